@@ -1,0 +1,33 @@
+# MotionMask: `make setup`, `make demo`, `make test`. Everything installs from this repository's own files.
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-done
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-all lint bench clean
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -r requirements/lock.txt
+	$(VPY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+	$(VPY) -m motionmask_compress.zoo.weights
+
+demo: setup
+	$(VPY) scripts/demo.py
+
+test: setup
+	$(VPY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-all: setup
+	$(VPY) -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(VPY) benchmarks/track_benchmark.py
+
+clean:
+	rm -rf $(VENV) build out

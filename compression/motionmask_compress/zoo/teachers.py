@@ -1,0 +1,56 @@
+"""The FP32 PyTorch teachers: MediaPipe's face detector, face mesh and iris/eyelid models.
+
+Each teacher wraps a :class:`TFLiteGraphModule` built from the original TFLite file (weights from the mediapipe
+wheel, see ``weights.py``) and names its outputs as the bundle does. Inputs are NCHW float32 in the value range of
+``teachers.json``; outputs keep MediaPipe's units (crop pixels for landmarks, logits for scores).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from motionmask_compress.zoo import register_model
+from motionmask_compress.zoo.tflite_graph import TFLiteGraphModule
+from motionmask_compress.zoo.weights import manifest, teacher_path
+
+
+class Teacher(nn.Module):
+    """A MediaPipe model as a PyTorch module with named, reshaped outputs.
+
+    Attributes:
+        role: face_detector, face_mesh or iris.
+        spec: the role's entry of teachers.json (input size, value range, output shapes).
+    """
+
+    def __init__(self, role: str):
+        super().__init__()
+        self.role = role
+        self.spec = manifest()["models"][role]
+        self.output_names = tuple(self.spec["outputs"])
+        self.graph = TFLiteGraphModule(teacher_path(role).read_bytes(), self.output_names)
+
+    def input_shape(self) -> tuple[int, int, int, int]:
+        h, w = self.spec["input"]["size"]
+        return (1, 3, h, w)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outs = self.graph(image)
+        return tuple(
+            y.reshape((y.shape[0], *self.spec["outputs"][n][1:])) for n, y in zip(self.output_names, outs)
+        )
+
+
+@register_model("face_detector_teacher")
+def face_detector_teacher() -> Teacher:
+    return Teacher("face_detector")
+
+
+@register_model("face_mesh_teacher")
+def face_mesh_teacher() -> Teacher:
+    return Teacher("face_mesh")
+
+
+@register_model("iris_teacher")
+def iris_teacher() -> Teacher:
+    return Teacher("iris")
