@@ -28,14 +28,14 @@ class Teacher(nn.Module):
         self.role = role
         self.spec = manifest()["models"][role]
         self.output_names = tuple(self.spec["outputs"])
-        self.graph = TFLiteGraphModule(teacher_path(role).read_bytes(), self.output_names)
+        self.net = TFLiteGraphModule(teacher_path(role).read_bytes(), self.output_names)
 
     def input_shape(self) -> tuple[int, int, int, int]:
         h, w = self.spec["input"]["size"]
         return (1, 3, h, w)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        outs = self.graph(image)
+        outs = self.net(image)
         return tuple(
             y.reshape((y.shape[0], *self.spec["outputs"][n][1:])) for n, y in zip(self.output_names, outs)
         )

@@ -13,7 +13,8 @@ class _LiteRtSession:
     def __init__(self, model_path: str, options: SessionOptions):
         from ai_edge_litert.interpreter import Interpreter
 
-        self._interp = Interpreter(model_path=model_path, num_threads=options.num_threads or -1)
+        kwargs = {"num_threads": options.num_threads} if options.num_threads else {}
+        self._interp = Interpreter(model_path=model_path, **kwargs)
         self._interp.allocate_tensors()
         self._inputs = self._interp.get_input_details()
         self._outputs = self._interp.get_output_details()

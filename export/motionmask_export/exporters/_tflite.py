@@ -1,0 +1,61 @@
+"""PyTorch -> TFLite with litert-torch (no TensorFlow), run with ai-edge-litert.
+
+fp16 casts conv/fully-connected weights to float16 with ai-edge-quantizer's float_casting (explicit DEQUANTIZE,
+float32 compute), the same storage MediaPipe's own models use.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from motionmask_export.exporters import Artifact, register_exporter
+from motionmask_export.exporters._common import make_spec, tool_versions
+
+_FP16_RECIPE = [{
+    "regex": ".*", "operation": "*", "algorithm_key": "float_casting",
+    "op_config": {"weight_tensor_config": {"num_bits": 16, "dtype": "FLOAT"}, "compute_precision": "FLOAT",
+                  "explicit_dequantize": True, "skip_checks": False, "min_weight_elements": 0},
+}]
+
+
+def _file_io_names(path: Path) -> tuple[list[str], list[str]]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path))
+
+    def order(details):
+        # litert-torch names outputs ..._output_<i>_...; keep the model's positional order.
+        def key(d):
+            m = re.search(r"_(\d+)(?:_output)?$", d["name"])
+            return int(m.group(1)) if m else d["index"]
+
+        return [d["name"] for d in sorted(details, key=key)]
+
+    return order(interp.get_input_details()), order(interp.get_output_details())
+
+
+@register_exporter("tflite")
+def export_tflite(model: torch.nn.Module, example: torch.Tensor, out_path: Path, precision: str, preprocessing,
+                  input_names=("image",), output_names=None) -> Artifact:
+    import litert_torch
+
+    output_names = list(output_names or model.output_names)
+    out_path = Path(out_path)
+    fp32_path = out_path if precision == "fp32" else out_path.with_suffix(".fp32.tmp.tflite")
+    litert_torch.convert(model.eval(), (example,)).export(str(fp32_path))
+    if precision == "fp16":
+        from ai_edge_quantizer import quantizer
+
+        result = quantizer.Quantizer(str(fp32_path), _FP16_RECIPE).quantize()
+        out_path.write_bytes(bytes(result.quantized_model))
+        fp32_path.unlink()
+    elif precision != "fp32":
+        raise ValueError(f"tflite exporter supports fp32/fp16 here, not {precision!r}")
+    file_in, file_out = _file_io_names(out_path)
+    spec = make_spec(model, example, out_path, "tflite", precision, preprocessing, input_names, output_names,
+                     file_in, file_out, provenance={"tools": tool_versions("litert-torch", "ai-edge-quantizer",
+                                                                            "ai-edge-litert")})
+    return Artifact(out_path, spec)
