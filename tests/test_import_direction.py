@@ -1,0 +1,14 @@
+"""Dependency direction: the runtime package loads no heavy toolchain."""
+
+import subprocess
+import sys
+
+
+def test_import_motionmask_loads_no_heavy_runtime():
+    code = (
+        "import sys, motionmask, motionmask.cli, motionmask.bundle, motionmask.backends, motionmask.video; "
+        "bad = [m for m in ('torch', 'onnxruntime', 'coremltools', 'ai_edge_litert', 'tensorflow') if m in sys.modules]; "
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"import motionmask loaded: {out}"
