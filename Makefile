@@ -14,8 +14,12 @@ $(STAMP): requirements/lock.txt pyproject.toml
 	$(VPY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+CACHE ?= $(or $(MOTIONMASK_CACHE),$(HOME)/.cache/motionmask)
+DEFAULT_BUNDLE := $(CACHE)/bundles/motionmask-onnx-fp32.bundle
+
 setup: $(STAMP)
 	$(VPY) -m motionmask_compress.zoo.weights
+	test -f $(DEFAULT_BUNDLE) || $(VENV)/bin/motionmask-build bundle --target onnx --precision fp32 --out $(DEFAULT_BUNDLE) --quiet
 
 demo: setup
 	$(VPY) scripts/demo.py

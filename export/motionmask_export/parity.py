@@ -1,125 +1,15 @@
-"""Parity of exported artifacts against the FP32 PyTorch teachers: per tensor, per stage, pass/fail.
-
-The reference runs in FP32 PyTorch on CUDA when a GPU is present, else on CPU; the device is recorded.
-"""
+"""Validate exported artifacts against the FP32 PyTorch teachers (reference on CUDA when present, else CPU)."""
 
 from __future__ import annotations
-
-import json
-import math
-import os
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
-# Gates on the stage metrics (landmark NME in % of the normaliser), by precision.
-GATES = {
-    "fp32": {"nme_pct": 0.05, "score_abs": 1e-3},
-    "fp16": {"nme_pct": 0.5, "score_abs": 1e-2},
-}
-# Mesh landmarks whose distance normalises the mesh NME (outer eye corners: inter-ocular distance).
-_MESH_EYE_CORNERS = (33, 263)
-# Iris crops are 4.3x the eye-corner distance (MediaPipe's iris ROI), so the eye width is size / 4.3 px.
-_IRIS_ROI_SCALE = 4.3
+from motionmask.parity import ModelParity, ParityReport, gate  # noqa: F401  (re-exported for callers)
 
 
 def reference_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def tensor_metrics(ref: np.ndarray, got: np.ndarray) -> dict:
-    """max/mean abs error, cosine similarity, SQNR (dB) and the worst element's index."""
-    ref = np.asarray(ref, np.float64)
-    got = np.asarray(got, np.float64).reshape(ref.shape)
-    err = got - ref
-    worst = np.unravel_index(int(np.argmax(np.abs(err))), err.shape)
-    denom = np.linalg.norm(ref) * np.linalg.norm(got)
-    noise = float(np.sum(err**2))
-    return {
-        "max_abs": float(np.abs(err).max()),
-        "mean_abs": float(np.abs(err).mean()),
-        "cosine": float(np.sum(ref * got) / denom) if denom > 0 else 1.0,
-        "sqnr_db": float(10 * math.log10(np.sum(ref**2) / noise)) if noise > 0 else float("inf"),
-        "worst_index": [int(i) for i in worst],
-    }
-
-
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -80, 80)))
-
-
-def stage_metrics(role: str, ref: dict[str, np.ndarray], got: dict[str, np.ndarray], input_size: int) -> dict:
-    """Task-level errors of one model's outputs over a batch of N inputs (arrays have a leading N axis)."""
-    if role == "face_mesh":
-        r, g = ref["landmarks"][..., :2], got["landmarks"][..., :2]
-        iod = np.linalg.norm(r[:, _MESH_EYE_CORNERS[0]] - r[:, _MESH_EYE_CORNERS[1]], axis=-1)
-        nme = np.linalg.norm(g - r, axis=-1).mean(-1) / iod * 100
-        score = np.abs(_sigmoid(ref["face_flag"]) - _sigmoid(got["face_flag"]))
-        return {"nme_pct": float(nme.mean()), "nme_pct_max": float(nme.max()), "normaliser": "inter-ocular (33-263)",
-                "score_abs": float(score.max())}
-    if role == "iris":
-        eye_width = input_size / _IRIS_ROI_SCALE
-        contour = np.linalg.norm(got["eye_contour"][..., :2] - ref["eye_contour"][..., :2], axis=-1).mean(-1)
-        centre = np.linalg.norm(got["iris"][:, 0, :2] - ref["iris"][:, 0, :2], axis=-1)
-        nme = np.maximum(contour, centre) / eye_width * 100
-        return {"nme_pct": float(nme.mean()), "nme_pct_max": float(nme.max()),
-                "iris_centre_pct": float((centre / eye_width * 100).mean()),
-                "normaliser": "eye width (crop / 4.3), stricter than inter-ocular", "score_abs": 0.0}
-    if role == "face_detector":
-        sr, sg = _sigmoid(ref["classificators"][..., 0]), _sigmoid(got["classificators"][..., 0])
-        best = np.argmax(sr, axis=1)
-        rows = np.arange(len(best))
-        kr = ref["regressors"][rows, best, 4:16].reshape(len(best), 6, 2)
-        kg = got["regressors"][rows, best, 4:16].reshape(len(best), 6, 2)
-        eye = np.maximum(np.linalg.norm(kr[:, 0] - kr[:, 1], axis=-1), 1e-6)
-        nme = np.linalg.norm(kg - kr, axis=-1).mean(-1) / eye * 100
-        return {"nme_pct": float(nme.mean()), "nme_pct_max": float(nme.max()),
-                "normaliser": "eye keypoint distance of the best anchor", "score_abs": float(np.abs(sr - sg).max())}
-    raise KeyError(f"no stage metrics for role {role!r}")
-
-
-@dataclass
-class ModelParity:
-    role: str
-    format: str
-    precision: str
-    backend: str
-    samples: int
-    tensors: dict
-    stage: dict
-    gates: dict
-    status: str = "passed"
-    failures: list = field(default_factory=list)
-
-
-@dataclass
-class ParityReport:
-    """Result of validating one bundle or artifact set."""
-
-    reference_device: str
-    models: list[ModelParity]
-    status: str = "passed"
-
-    def to_json(self, path: Path) -> None:
-        tmp = Path(str(path) + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1))
-        os.replace(tmp, path)
-
-    def table(self) -> str:
-        head = f"{'model':14s} {'format':7s} {'prec':5s} {'backend':12s} {'n':>3s} {'NME %':>9s} {'gate':>6s} " \
-               f"{'score Δ':>9s} {'max abs':>9s} {'status':>7s}"
-        lines = [head, "-" * len(head)]
-        for m in self.models:
-            max_abs = max(t["max_abs"] for t in m.tensors.values())
-            lines.append(
-                f"{m.role:14s} {m.format:7s} {m.precision:5s} {m.backend:12s} {m.samples:3d} "
-                f"{m.stage['nme_pct']:9.5f} {m.gates['nme_pct']:6.2f} {m.stage['score_abs']:9.2e} {max_abs:9.2e} "
-                f"{m.status:>7s}"
-            )
-        lines.append(f"reference: FP32 PyTorch on {self.reference_device}; overall: {self.status}")
-        return "\n".join(lines)
 
 
 def compare_model(role, fmt, precision, backend_name, teacher, runner, inputs: np.ndarray) -> ModelParity:
@@ -139,9 +29,4 @@ def compare_model(role, fmt, precision, backend_name, teacher, runner, inputs: n
                 got[n].append(res[n][0])
     ref = {n: np.stack(v) for n, v in ref.items()}
     got = {n: np.stack(v) for n, v in got.items()}
-    gates = GATES[precision]
-    stage = stage_metrics(role, ref, got, inputs.shape[-1])
-    tensors = {n: tensor_metrics(ref[n], got[n]) for n in names}
-    failures = [f"{k} {stage[k]:.3g} > {v:g}" for k, v in gates.items() if stage[k] > v]
-    return ModelParity(role, fmt, precision, backend_name, len(inputs), tensors, stage, gates,
-                       "failed" if failures else "passed", failures)
+    return gate(role, fmt, precision, backend_name, ref, got, inputs.shape[-1])

@@ -18,14 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from motionmask.bundle.spec import ModelSpec
+from motionmask.defaults import cache_root
 from motionmask.errors import BundleError
 
 SCHEMA_VERSION = 1
 MANIFEST = "bundle.json"
-
-
-def _cache_root() -> Path:
-    return Path(os.environ.get("MOTIONMASK_CACHE", Path.home() / ".cache" / "motionmask")) / "bundles"
 
 
 def digest_entries(entries: dict[str, bytes]) -> str:
@@ -115,7 +112,7 @@ class Bundle:
         if role not in self.models:
             raise BundleError(f"bundle {self.path} has no model for role {role!r} (has {sorted(self.models)})")
         spec = self.models[role]
-        target = _cache_root() / spec.sha256[:32] / Path(spec.file).name
+        target = cache_root() / "models" / spec.sha256[:32] / Path(spec.file).name
         if target.exists():
             return target
         entries = self._entries(spec.file)

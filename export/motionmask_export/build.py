@@ -1,0 +1,111 @@
+"""Build a bundle for one target format and precision, and always validate it against the FP32 teachers."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import subprocess
+import tempfile
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from motionmask.bundle import Bundle, Preprocessing
+from motionmask.runner import ModelRunner
+from motionmask_compress.zoo import create_model
+from motionmask_compress.zoo.weights import manifest as teacher_manifest
+from motionmask_compress.zoo.weights import teacher_path
+from motionmask_export.bundle_writer import npz_bytes, write_bundle
+from motionmask_export.exporters import get_exporter
+from motionmask_export.parity import ParityReport, compare_model, reference_device
+from motionmask_export.samples import model_inputs
+
+ROLES = ("face_detector", "face_mesh", "iris")
+SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "coreml": ".mlpackage"}
+
+
+def pipeline_parameters() -> dict:
+    """The tracking constants shipped in every bundle (so Kotlin/Swift never retype them)."""
+    return json.loads(files("motionmask").joinpath("data/mediapipe_face.json").read_text())
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _teacher_preprocessing(role: str) -> Preprocessing:
+    spec = teacher_manifest()["models"][role]["input"]
+    return Preprocessing(tuple(spec["size"]), tuple(spec["value_range"]))
+
+
+def build_bundle(target: str, precision: str, out: Path, progress: bool = True) -> tuple[Path, ParityReport]:
+    """Export the three teachers to ``target``/``precision``, write the bundle, validate it, write parity json.
+
+    Returns:
+        (bundle path, parity report). The parity report is also written to ``<bundle stem>.parity.json``.
+    """
+    out = Path(out)
+    inputs = model_inputs(progress=progress)
+    models, golden, manifest_models = {}, {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for role in ROLES:
+            teacher = create_model(f"{role}_teacher")
+            example = torch.from_numpy(inputs[role][:1])
+            artifact = get_exporter(target)(teacher, example, Path(tmp) / f"{role}{SUFFIX[target]}", precision,
+                                            _teacher_preprocessing(role))
+            spec = artifact.spec.to_dict()
+            spec["provenance"].update(
+                teacher=f"{role}_teacher", teacher_sha256=teacher_manifest()["models"][role]["sha256"],
+                teacher_source=teacher_manifest()["source"]["package"] + ":" + teacher_path(role).name,
+            )
+            manifest_models[role] = spec
+            models[role] = artifact.path
+            with torch.no_grad():
+                outs = teacher(example)
+            golden[f"golden/{role}.npz"] = npz_bytes(
+                {"input": example.numpy(), **{n: o.numpy() for n, o in zip(teacher.output_names, outs)}}
+            )
+        manifest = {
+            "format": target, "precision": precision,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "models": manifest_models,
+            "golden": {role: f"golden/{role}.npz" for role in ROLES},
+            "pipeline": pipeline_parameters(),
+            "reference": {"framework": f"torch {torch.__version__}", "device": str(reference_device())},
+            "provenance": {"code": _git_commit(), "golden_input": "skimage.data.astronaut() (public domain)"},
+        }
+        write_bundle(out, manifest, models, golden)
+    report = validate_bundle(out, inputs=inputs)
+    report.to_json(parity_path(out))
+    return out, report
+
+
+def parity_path(bundle_path: Path) -> Path:
+    bundle_path = Path(bundle_path)
+    return bundle_path.with_name(bundle_path.stem + ".parity.json")
+
+
+def validate_bundle(bundle_path: Path, backend: str | None = None, inputs: dict | None = None,
+                    progress: bool = False) -> ParityReport:
+    """Run every model of a bundle and its FP32 teacher on real face crops; gate per precision."""
+    inputs = inputs or model_inputs(progress=progress)
+    results = []
+    with Bundle(bundle_path) as bundle:
+        for role, spec in bundle.models.items():
+            runner = ModelRunner(spec, bundle.model_path(role), backend)
+            x = np.concatenate([bundle.golden(role)["input"], inputs[role]])
+            teacher = create_model(f"{role}_teacher")
+            results.append(compare_model(role, spec.format, spec.precision, runner.backend.name, teacher, runner, x))
+    status = "passed" if all(m.status == "passed" for m in results) else "failed"
+    return ParityReport(str(reference_device()), results, status)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

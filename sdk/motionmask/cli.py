@@ -1,0 +1,90 @@
+"""``motionmask``: track faces in video, check bundles.
+
+Commands:
+    motionmask track VIDEO --out track.npz [--bundle B] [--backend NAME] [--overlay overlay.mp4]
+    motionmask parity BUNDLE [--backend NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from motionmask.errors import MotionMaskError
+
+
+def _progress(total: int | None, desc: str, enabled: bool):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the runtime-only install has no tqdm: no bar
+        return None
+    return tqdm(total=total or None, desc=desc, unit="frame", disable=not enabled, dynamic_ncols=True)
+
+
+def _cmd_track(args) -> int:
+    from motionmask.track_video import track_video
+
+    track = track_video(
+        Path(args.video), Path(args.out), bundle_path=args.bundle, backend=args.backend, max_faces=args.max_faces,
+        smoothing=args.smoothing, overlay_path=Path(args.overlay) if args.overlay else None,
+        progress_factory=lambda total: _progress(total, "tracking", not args.quiet),
+    )
+    present = track.face_present.any(axis=1).mean() if len(track.face_present) else 0.0
+    print(f"{args.out}: {track.landmarks.shape[0]} frames, face found in {present:.1%} of them")
+    if args.overlay:
+        print(f"overlay: {args.overlay}")
+    return 0
+
+
+def _cmd_parity(args) -> int:
+    from motionmask.bundle import Bundle
+
+    with Bundle(args.bundle):  # verifies schema and hashes first, with a clear error
+        pass
+    try:
+        from motionmask_export.build import parity_path, validate_bundle
+    except ImportError:
+        from motionmask.parity import check_golden
+
+        report = check_golden(Path(args.bundle), backend=args.backend)
+        print(report.table())
+        return 0 if report.status == "passed" else 1
+    report = validate_bundle(Path(args.bundle), backend=args.backend, progress=not args.quiet)
+    print(report.table())
+    report.to_json(parity_path(Path(args.bundle)))
+    return 0 if report.status == "passed" else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="motionmask", description="MotionMask runtime tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("track", help="track face landmarks (478-point layout) in a video")
+    t.add_argument("video")
+    t.add_argument("--out", required=True, help="output .npz (landmarks, face_present, timestamps_ms, fps)")
+    t.add_argument("--bundle", help="bundle file (any target/precision); default: the bundle `make setup` built")
+    t.add_argument("--backend", help="onnxruntime, litert, coreml, coreml-mil (default: by the bundle's format)")
+    t.add_argument("--max-faces", type=int, default=1)
+    t.add_argument("--smoothing", action="store_true", help="One-Euro smoothing of the landmarks")
+    t.add_argument("--overlay", help="also write an .mp4 with the landmarks drawn")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(fn=_cmd_track)
+    p = sub.add_parser("parity", help="re-validate a bundle; prints the table, exits 1 if a check fails")
+    p.add_argument("bundle")
+    p.add_argument("--backend")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(fn=_cmd_parity)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except MotionMaskError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Bundle v1: build + validate, alignment, and typed errors for missing / truncated / tampered bundles."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+
+from motionmask.bundle import Bundle
+from motionmask.errors import BundleError
+from motionmask.parity import check_golden
+
+
+@pytest.fixture(scope="session")
+def onnx_bundle(tmp_path_factory):
+    from motionmask_export.build import build_bundle, parity_path
+
+    out = tmp_path_factory.mktemp("bundles") / "onnx-fp32.bundle"
+    path, report = build_bundle("onnx", "fp32", out, progress=False)
+    assert report.status == "passed", report.table()
+    assert parity_path(path).is_file()
+    return path
+
+
+def test_bundle_contents_and_alignment(onnx_bundle):
+    with Bundle(onnx_bundle) as b:
+        assert set(b.models) == {"face_detector", "face_mesh", "iris"}
+        assert b.format == "onnx" and b.precision == "fp32"
+        assert b.pipeline["anchors"], "pipeline parameters travel in the bundle"
+        mesh = b.models["face_mesh"]
+        assert mesh.preprocessing.size == (192, 192) and mesh.preprocessing.value_range == (0.0, 1.0)
+        assert [t.name for t in mesh.outputs] == ["landmarks", "face_flag"]
+        assert b.manifest["reference"]["device"] in ("cpu", "cuda")
+        golden = b.golden("face_mesh")
+        assert golden["input"].shape == (1, 3, 192, 192) and golden["landmarks"].shape == (1, 468, 3)
+    with zipfile.ZipFile(onnx_bundle) as zf:
+        for info in zf.infolist():
+            assert info.compress_type == zipfile.ZIP_STORED
+            data_offset = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+            assert data_offset % 4 == 0, f"{info.filename} is not 4-byte aligned"
+
+
+def test_parity_json_has_per_tensor_and_stage_numbers(onnx_bundle):
+    from motionmask_export.build import parity_path
+
+    report = json.loads(parity_path(onnx_bundle).read_text())
+    assert report["status"] == "passed"
+    mesh = next(m for m in report["models"] if m["role"] == "face_mesh")
+    assert mesh["samples"] >= 2
+    assert {"max_abs", "mean_abs", "cosine", "sqnr_db", "worst_index"} <= set(mesh["tensors"]["landmarks"])
+    assert mesh["stage"]["nme_pct"] <= 0.05
+
+
+def test_golden_check_without_torch_teachers(onnx_bundle):
+    report = check_golden(onnx_bundle)
+    assert report.status == "passed", report.table()
+
+
+def test_missing_bundle(tmp_path):
+    with pytest.raises(BundleError, match="does not exist"):
+        Bundle(tmp_path / "nope.bundle")
+
+
+def test_truncated_bundle(onnx_bundle, tmp_path):
+    bad = tmp_path / "truncated.bundle"
+    bad.write_bytes(onnx_bundle.read_bytes()[: onnx_bundle.stat().st_size // 2])
+    with pytest.raises(BundleError, match="truncated or corrupt|fails its sha256|cannot read"):
+        Bundle(bad)
+
+
+def test_tampered_model_is_refused(onnx_bundle, tmp_path):
+    bad = tmp_path / "tampered.bundle"
+    shutil.copy(onnx_bundle, bad)
+    with zipfile.ZipFile(onnx_bundle) as zf:
+        info = zf.getinfo("models/face_mesh.onnx")
+        offset = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data = bytearray(bad.read_bytes())
+    data[offset + info.file_size // 2] ^= 0xFF  # flip one weight byte, keep the zip structure
+    bad.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="face_mesh.*sha256|cannot read"):
+        Bundle(bad)
+
+
+def test_wrong_schema_version(onnx_bundle, tmp_path):
+    bad = tmp_path / "v99.bundle"
+    with zipfile.ZipFile(onnx_bundle) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "bundle.json":
+                manifest = json.loads(data)
+                manifest["schema_version"] = 99
+                data = json.dumps(manifest).encode()
+            dst.writestr(info.filename, data)
+    with pytest.raises(BundleError, match="schema version 99"):
+        Bundle(bad)
+
+
+def test_not_a_bundle(tmp_path):
+    bad = tmp_path / "x.bundle"
+    bad.write_bytes(np.arange(100, dtype=np.uint8).tobytes())
+    with pytest.raises(BundleError, match="not a valid bundle"):
+        Bundle(bad)
