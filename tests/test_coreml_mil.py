@@ -74,6 +74,37 @@ class AdaInGenerator(nn.Module):
         return torch.tanh(self.out(h))
 
 
+class OpZoo(nn.Module):
+    """Coverage net for the less common ops: conv padding='same' (even kernel), dilated grouped conv, batch_norm,
+    ceil-mode max-pool, avg-pool with/without padding in the divisor, align_corners bilinear to a size, strided
+    slices, layer_norm, gelu/softmax/silu/elu/hardsigmoid/relu6, grouped conv_transpose + crop, matmul, exp, rsqrt,
+    split, tile, reverse."""
+
+    def __init__(self):
+        super().__init__()
+        self.c_same = nn.Conv2d(4, 8, 4, padding="same")
+        self.c_dil = nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=2)
+        self.bn = nn.BatchNorm2d(8)
+        self.ln = nn.LayerNorm(12)
+        self.ct = nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1, groups=2)
+        with torch.no_grad():
+            self.bn.running_mean.uniform_(-1, 1)
+            self.bn.running_var.uniform_(0.5, 2)
+
+    def forward(self, x):
+        h = self.c_dil(self.bn(F.relu(self.c_same(x))))
+        h = (F.max_pool2d(h, 3, 2, ceil_mode=True) + F.avg_pool2d(h, 3, 2, padding=1, count_include_pad=False)
+             + F.avg_pool2d(h, 3, 2, padding=1, count_include_pad=True))
+        h = F.interpolate(h, size=(12, 12), mode="bilinear", align_corners=True)
+        h = h + F.interpolate(h[:, :, 1:-1:2, ::3], size=(12, 12), mode="bilinear", align_corners=False)
+        h = self.ln(h)
+        h = F.gelu(h) + torch.softmax(h, dim=1) + F.silu(h) + F.elu(h) + F.hardsigmoid(h) + F.relu6(h)
+        q = self.ct(h).flatten(2)  # (1, 4, 576)
+        h = torch.matmul(torch.softmax(torch.matmul(q, q.transpose(1, 2)) / 576.0, -1), q).transpose(1, 2)
+        return torch.cat([h.exp().clamp(max=5), torch.rsqrt(h.abs() + 1), h.split(2, dim=2)[1].repeat(1, 1, 2),
+                          h.flip(1)], dim=1)
+
+
 def mediapipe_like(seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
     torch.manual_seed(seed)
     return BlazeLike().eval(), torch.randn(1, 3, 64, 64)
@@ -127,7 +158,12 @@ def program_op_types(path: str) -> set[str]:
     return {op.op_type for op in load_program(path).functions["main"].operations}
 
 
-NETS = {"mediapipe": mediapipe_like, "adain": adain_generator}
+def op_zoo(seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
+    torch.manual_seed(seed)
+    return OpZoo().eval(), torch.randn(1, 4, 20, 20)
+
+
+NETS = {"mediapipe": mediapipe_like, "adain": adain_generator, "opzoo": op_zoo}
 
 
 # ---------------------------------------------------------------- tests
@@ -160,10 +196,11 @@ def test_fp16_program_emulates_fp16_rounding(fp32_runs, name):
 
 
 def test_programs_use_the_ops_we_claim(fp32_runs):
-    ops = program_op_types(fp32_runs["mediapipe"][3]) | program_op_types(fp32_runs["adain"][3])
+    ops = set().union(*(program_op_types(run[3]) for run in fp32_runs.values()))
     want = {"conv", "prelu", "max_pool", "pad", "add", "relu", "reshape", "concat", "transpose", "sigmoid",
             "reduce_mean", "sub", "pow", "sqrt", "real_div", "linear", "upsample_bilinear",
-            "upsample_nearest_neighbor", "instance_norm", "conv_transpose", "avg_pool", "clip", "tanh"}
+            "upsample_nearest_neighbor", "instance_norm", "conv_transpose", "avg_pool", "clip", "tanh",
+            "batch_norm", "layer_norm", "gelu", "softmax", "slice_by_index", "matmul", "crop", "split", "tile"}
     assert want <= ops, want - ops
 
 
@@ -204,6 +241,42 @@ def test_weight_compressed_fp16_program_runs(tmp_path, compress, target, constex
     assert constexpr in program_op_types(path)
     err = rel_err(run_mil(path, x), torch_ref(m, x))
     assert err < tol, err
+
+
+def _save_mil(prog, path, target) -> str:
+    ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=target,
+               compute_precision=ct.precision.FLOAT32).save(str(path))
+    return str(path)
+
+
+def test_mil_builder_quantize_and_same_padding(tmp_path):
+    """iOS17 quantize/dequantize (per-channel int8) and conv/max_pool pad_type='same' with stride 2: the odd pad
+    pixel goes after (TF SAME; coremltools' aggregated_pad), so it equals custom pad [0, 1, 0, 1]."""
+    from coremltools.converters.mil import Builder as mb
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    scale = np.array([0.02, 0.03, 0.05], np.float32)
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, 3, 8, 8))], opset_version=ct.target.iOS17)
+    def prog(image):
+        q = mb.quantize(input=image, scale=scale, zero_point=np.array([0, 3, -2], np.int8), axis=1,
+                        output_dtype="int8")
+        d = mb.dequantize(input=q, scale=scale, zero_point=np.array([0, 3, -2], np.int8), axis=1)
+        same = mb.conv(x=d, weight=w, strides=[2, 2], pad_type="same")
+        custom = mb.conv(x=d, weight=w, strides=[2, 2], pad_type="custom", pad=[0, 1, 0, 1])
+        pool_same = mb.max_pool(x=d, kernel_sizes=[3, 3], strides=[2, 2], pad_type="same")
+        pool_custom = mb.max_pool(x=mb.pad(x=d, pad=[0, 1, 0, 1], constant_val=-1e4), kernel_sizes=[3, 3],
+                                  strides=[2, 2], pad_type="valid")
+        return d, mb.sub(x=same, y=custom), mb.sub(x=pool_same, y=pool_custom)
+
+    session = get_backend("coreml-mil").open(_save_mil(prog, tmp_path / "q.mlpackage", ct.target.iOS17))
+    x = rng.uniform(-3, 3, (1, 3, 8, 8)).astype(np.float32)
+    d, conv_diff, pool_diff = session.run({"image": x}).values()
+    zp = np.array([0, 3, -2], np.float32)[None, :, None, None]
+    expect = (np.clip(np.round(x / scale[None, :, None, None]) + zp, -128, 127) - zp) * scale[None, :, None, None]
+    np.testing.assert_allclose(d, expect, atol=1e-6)
+    assert np.abs(conv_diff).max() == 0 and np.abs(pool_diff).max() == 0
 
 
 def test_unknown_op_raises_not_implemented(tmp_path):

@@ -62,6 +62,14 @@ def _np_dtype(var):
     return types.nptype_from_builtin(var.dtype)
 
 
+def _static_shape(var) -> tuple[int, ...] | None:
+    """The declared shape when every dim is a plain integer (None for symbolic dims or non-tensors)."""
+    shape = getattr(var, "shape", None)
+    if shape is None or not all(isinstance(d, int | np.integer) for d in shape):
+        return None
+    return tuple(int(d) for d in shape)
+
+
 def _widen(v):
     """fp16 (and fp64) arrays -> fp32, so kernels accumulate in fp32; everything else unchanged."""
     if isinstance(v, np.ndarray | np.floating) and v.dtype.kind == "f" and v.dtype != np.float32:
@@ -118,7 +126,7 @@ class MilSession:
             if kernel is None:
                 raise NotImplementedError(f"coreml-mil: no kernel for MIL op {op.op_type!r} ({op.name})")
             inputs = {k: (list(v) if isinstance(v, tuple | list) else v) for k, v in op.inputs.items()}
-            outputs = [(v.name, _np_dtype(v)) for v in op.outputs]
+            outputs = [(v.name, _np_dtype(v), _static_shape(v)) for v in op.outputs]
             self._steps.append(_Step(op, kernel, inputs, outputs))
         self.ops = tuple(s.op.op_type for s in self._steps)
 
@@ -151,9 +159,13 @@ class MilSession:
             except Exception as exc:
                 raise RuntimeError(f"coreml-mil: op {step.op.op_type!r} ({step.op.name}) failed: {exc}") from exc
             res = res if isinstance(res, tuple) else (res,)
-            for (name, dtype), val in zip(step.outputs, res):
+            for (name, dtype, shape), val in zip(step.outputs, res):
+                val = np.asarray(val)
+                if shape is not None and val.shape != shape:  # a kernel disagreeing with the program's shapes
+                    raise RuntimeError(f"coreml-mil: op {step.op.op_type!r} ({step.op.name}) gave shape {val.shape}, "
+                                       f"the program declares {shape}")
                 with np.errstate(over="ignore"):  # fp16 overflow to inf is what the device would do as well
-                    env[name] = np.asarray(val).astype(dtype, copy=False)
+                    env[name] = val.astype(dtype, copy=False)
         return env
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -35,10 +35,6 @@ def _axes(v, rank: int):
     return None if v is None else tuple(int(i) % rank for i in np.asarray(v).reshape(-1))
 
 
-def _f32(v):
-    return np.asarray(v, np.float32)
-
-
 def _bcast_channel(v, rank: int, axis: int = 1):
     """A per-channel vector (C,) shaped to broadcast along ``axis`` of a rank-``rank`` tensor."""
     v = np.asarray(v)
@@ -76,7 +72,8 @@ _UNARY = {
     "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "atanh": np.arctanh,
     "tanh": np.tanh, "floor": np.floor, "ceil": np.ceil, "round": np.round, "sign": np.sign, "square": np.square,
     "logical_not": np.logical_not, "erf": _erf, "relu": lambda x: np.maximum(x, 0), "identity": lambda x: x,
-    "relu6": lambda x: np.clip(x, 0, 6), "sigmoid": lambda x: 1 / (1 + np.exp(-x)), "silu": lambda x: x / (1 + np.exp(-x)),
+    "relu6": lambda x: np.clip(x, 0, 6), "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "silu": lambda x: x / (1 + np.exp(-x)),
     "softplus": lambda x: np.logaddexp(0, x), "softsign": lambda x: x / (1 + np.abs(x)),
 }
 for _name, _fn in _UNARY.items():
@@ -505,9 +502,8 @@ def _slice_by_index(a, op):
     r = x.ndim
     begin, end = _ints(a.get("begin"), [0] * r), _ints(a.get("end"), list(x.shape))
     stride = _ints(a.get("stride"), [1] * r)
-    bm = [bool(v) for v in np.asarray(a["begin_mask"]).reshape(-1)] if a.get("begin_mask") is not None else [False] * r
-    em = [bool(v) for v in np.asarray(a["end_mask"]).reshape(-1)] if a.get("end_mask") is not None else [False] * r
-    sq = [bool(v) for v in np.asarray(a["squeeze_mask"]).reshape(-1)] if a.get("squeeze_mask") is not None else [False] * r
+    bm, em, sq = ([False] * r if a.get(k) is None else [bool(v) for v in np.asarray(a[k]).reshape(-1)]
+                  for k in ("begin_mask", "end_mask", "squeeze_mask"))
     slices = []
     for i in range(r):
         if sq[i]:
@@ -614,3 +610,10 @@ def _dequantize(a, op):
     x = np.asarray(a["input"], np.float32)
     scale, zp = _qparams(a, x)
     return (x - zp) * scale
+
+
+@register("crop")
+def _crop(a, op):
+    x = a["x"]
+    (t, b), (l, r) = _ints(a["crop_height"]), _ints(a["crop_width"])
+    return x[..., t:x.shape[-2] - b, l:x.shape[-1] - r]
