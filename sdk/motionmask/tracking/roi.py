@@ -181,6 +181,35 @@ def rect_from_eye_corners(start_px: Sequence[float], end_px: Sequence[float],
     return _rect_from_box_and_vector(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1], pts[0], pts[1], opts)
 
 
+# Name used by the tracker.
+eye_rect = rect_from_eye_corners
+
+
+def rect_iou(rect_a: Rect, rect_b: Rect) -> float:
+    """IoU of two rects ignoring rotation, as AssociationNormRectCalculator does.
+
+    Source: google-ai-edge/mediapipe mediapipe/calculators/util/association_norm_rect_calculator.cc
+    (``GetRectangle``: "TODO: Support rotation") and rectangle_util.cc ``CalculateIou``.
+    IoU is invariant to per-axis scaling, so pixels give the same value as normalised rects.
+
+    Args:
+        rect_a: First rect.
+        rect_b: Second rect.
+
+    Returns:
+        IoU in [0, 1] (0 when the axis-aligned boxes do not intersect).
+    """
+    ax0, ay0 = rect_a.center_x_px - rect_a.width_px / 2.0, rect_a.center_y_px - rect_a.height_px / 2.0
+    bx0, by0 = rect_b.center_x_px - rect_b.width_px / 2.0, rect_b.center_y_px - rect_b.height_px / 2.0
+    ix = min(ax0 + rect_a.width_px, bx0 + rect_b.width_px) - max(ax0, bx0)
+    iy = min(ay0 + rect_a.height_px, by0 + rect_b.height_px) - max(ay0, by0)
+    if ix < 0 or iy < 0:
+        return 0.0
+    inter = ix * iy
+    union = rect_a.width_px * rect_a.height_px + rect_b.width_px * rect_b.height_px - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
 def _size_wh(size: int | Sequence[int]) -> tuple[int, int]:
     if isinstance(size, (int, np.integer)):
         return int(size), int(size)

@@ -126,3 +126,5 @@ class OneEuroFilter:
         self._x = out
         self._last_raw = x.copy()
         return out.copy()
+
+    __call__ = apply
