@@ -72,11 +72,6 @@ class FaceTrackerResult:
     timestamp_ms: float | None = None
 
 
-def _to_input(crop: np.ndarray, value_range) -> np.ndarray:
-    lo, hi = value_range
-    return (crop.astype(np.float32) * ((hi - lo) / 255.0) + lo).transpose(2, 0, 1)[None]
-
-
 def _sigmoid(x: float) -> float:
     return float(1.0 / (1.0 + np.exp(-np.clip(x, -80, 80))))
 
@@ -100,7 +95,7 @@ class FaceTracker:
         self._models = models
         self._p = pipeline
         self._pre = preprocessing
-        self._anchors = generate_anchors(pipeline["anchors"])
+        self._anchors = generate_anchors(pipeline["face_detection"]["anchors"])
         self._tracks: list[roi_mod.Rect] = []
         self._filters: list[OneEuroFilter | None] = []
         self._last_ts: float | None = None
@@ -171,22 +166,28 @@ class FaceTracker:
             raise InvalidInputError(f"image of shape {image.shape} is too small")
 
     # ---- pipeline -------------------------------------------------------------------------------------------------
-    def _run(self, role: str, crop: np.ndarray) -> dict[str, np.ndarray]:
-        x = _to_input(crop, self._pre[role][1])
+    def _run(self, role: str, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Run one model on an NCHW float input (recorded by ``crop_sink`` when set)."""
         if self.crop_sink is not None:
             self.crop_sink(role, x)
         return self._models[role](x)
 
+    def _crop_input(self, role: str, image: np.ndarray, rect: roi_mod.Rect, flip: bool = False) -> np.ndarray:
+        size = self._pre[role][0]
+        patch, _ = roi_mod.crop(image, rect, (size[1], size[0]), flip_horizontal=flip, border_mode="replicate")
+        return roi_mod.normalize_pixels(patch, self._pre[role][1]).transpose(2, 0, 1)[None]
+
     def _detect(self, image: np.ndarray) -> list[roi_mod.Rect]:
-        size = self._pre["face_detector"][0]
-        crop, letterbox = det.letterbox(image, size)
-        out = self._run("face_detector", crop)
-        found = det.decode(out["regressors"][0], out["classificators"][0], self._anchors, self._p["detection"],
-                           self.options.min_detection_confidence)
-        found = det.weighted_nms(found, self._p["detection"]["min_suppression_threshold"])
-        found = [det.unletterbox(d, letterbox) for d in found]
+        p = self._p["face_detection"]
+        x, letterbox = det.prepare_detector_input(image, p)
+        out = self._run("face_detector", np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        found = det.decode_detections(out["regressors"], out["classificators"], self._anchors, p,
+                                      self.options.min_detection_confidence)
+        found = det.weighted_nms(found, p["nms"]["min_suppression_threshold"])
         h, w = image.shape[:2]
-        return [roi_mod.rect_from_detection(d, w, h, self._p["detection_roi"]) for d in found]
+        found = det.project_detections(found, letterbox, (w, h))
+        return [roi_mod.rect_from_detection(d.box_norm, d.keypoints_norm, (w, h), self._p["face_roi_from_detection"])
+                for d in found]
 
     def _process(self, image: np.ndarray, tracks: list[roi_mod.Rect], smooth_ts: float | None) -> list[TrackedFace]:
         h, w = image.shape[:2]
@@ -196,7 +197,7 @@ class FaceTracker:
                 if len(rois) >= self.options.max_faces:
                     break
                 # A detection that overlaps a tracked face is that face: keep the tracked ROI.
-                if all(roi_mod.iou(cand, r) < self._p["tracking"]["min_iou_new_face"] for r in rois):
+                if all(roi_mod.rect_iou(cand, r) <= self._p["face_tracking"]["association_min_iou"] for r in rois):
                     rois.append(cand)
         faces: list[TrackedFace] = []
         for i, rect in enumerate(rois):
@@ -211,45 +212,42 @@ class FaceTracker:
         return faces
 
     def _mesh(self, image: np.ndarray, rect: roi_mod.Rect) -> TrackedFace | None:
-        size = self._pre["face_mesh"][0]
-        crop, _ = roi_mod.crop(image, rect, size)
-        out = self._run("face_mesh", crop)
+        out = self._run("face_mesh", self._crop_input("face_mesh", image, rect))
         score = _sigmoid(float(out["face_flag"].reshape(-1)[0]))
         if score < self.options.min_presence_confidence:
             return None
-        mesh = roi_mod.project(out["landmarks"].reshape(-1, 3), rect, size)
+        size = self._pre["face_mesh"][0]
+        mesh = roi_mod.project(out["landmarks"].reshape(-1, 3), rect, (size[1], size[0]))
         landmarks = self._refine_eyes(image, mesh)
         xy = landmarks[:, :2]
         box = (float(xy[:, 0].min()), float(xy[:, 1].min()), float(xy[:, 0].max()), float(xy[:, 1].max()))
         return TrackedFace(landmarks.astype(np.float32), score, box, rect,
-                           roi_mod.rect_from_landmarks(mesh, self._p["landmarks_roi"]))
+                           roi_mod.rect_from_landmarks(mesh, self._p["face_roi_from_landmarks"]))
 
     def _refine_eyes(self, image: np.ndarray, mesh: np.ndarray) -> np.ndarray:
-        """Replace the mesh's eye points by the iris/eyelid model's contour and append the 10 iris points."""
-        p = self._p["iris"]
+        """MediaPipe's 478 layout: the iris model's eye contour replaces the mesh's eye x, y (mesh z kept);
+        the 5 iris points per eye are appended with z = mean mesh z of the eye contour."""
+        p = self._p["iris_landmark"]
         size = self._pre["iris"][0]
-        out = np.concatenate([mesh, np.zeros((10, 3), np.float32)])
-        for k, eye in enumerate(p["eyes"]):
-            a, b = eye["corners"]
-            rect = roi_mod.eye_rect(mesh[a], mesh[b], p["roi"])
+        out = np.concatenate([mesh, np.zeros((10, 3))])
+        for eye in p["eyes"].values():
+            a, b = eye["corner_landmarks"]
+            rect = roi_mod.rect_from_eye_corners(mesh[a], mesh[b], p["roi"])
             flip = bool(eye["flip_horizontal"])
-            crop, _ = roi_mod.crop(image, rect, size, flip_horizontal=flip)
-            res = self._run("iris", crop)
-            contour = roi_mod.project(res["eye_contour"].reshape(-1, 3), rect, size, flipped=flip)
-            iris = roi_mod.project(res["iris"].reshape(-1, 3), rect, size, flipped=flip)
-            idx = np.asarray(eye["contour_to_mesh"])
+            res = self._run("iris", self._crop_input("iris", image, rect, flip))
+            contour = roi_mod.project(res["eye_contour"].reshape(-1, 3), rect, (size[1], size[0]), flipped=flip)
+            iris = roi_mod.project(res["iris"].reshape(-1, 3), rect, (size[1], size[0]), flipped=flip)
+            idx = np.asarray(eye["contour_mesh_indices"])
             out[idx, :2] = contour[: len(idx), :2]
-            # z stays the mesh's (the iris model's depth is relative to its own crop); iris z: eye mean.
-            iris[:, 2] = mesh[idx, 2].mean()
-            out[eye["iris_offset"]: eye["iris_offset"] + 5] = iris
+            iris[:, 2] = mesh[np.asarray(eye["iris_z_average_mesh_indices"]), 2].mean()
+            out[np.asarray(eye["iris_indices_478"])] = iris
         return out
 
-    def _smooth(self, i: int, landmarks: np.ndarray, ts: float, rect: roi_mod.Rect) -> np.ndarray:
+    def _smooth(self, i: int, landmarks: np.ndarray, timestamp_ms: float, rect: roi_mod.Rect) -> np.ndarray:
         while len(self._filters) <= i:
             self._filters.append(None)
         if self._filters[i] is None:
             self._filters[i] = OneEuroFilter(min_cutoff=self.options.smoothing_min_cutoff,
                                              beta=self.options.smoothing_beta)
-        # Smooth in units of the face size so one setting fits every resolution.
-        scale = max(rect.width, 1.0)
-        return self._filters[i](landmarks / scale, ts) * scale
+        # Speeds in face widths per second (MediaPipe passes 1 / object scale), so one setting fits any resolution.
+        return self._filters[i].apply(landmarks, timestamp_ms / 1000.0, value_scale=1.0 / max(rect.width_px, 1.0))
