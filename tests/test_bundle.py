@@ -29,7 +29,7 @@ def test_bundle_contents_and_alignment(onnx_bundle):
     with Bundle(onnx_bundle) as b:
         assert set(b.models) == {"face_detector", "face_mesh", "iris"}
         assert b.format == "onnx" and b.precision == "fp32"
-        assert b.pipeline["anchors"], "pipeline parameters travel in the bundle"
+        assert b.pipeline["face_detection"]["anchors"]["num_anchors"] == 896, "pipeline constants travel in the bundle"
         mesh = b.models["face_mesh"]
         assert mesh.preprocessing.size == (192, 192) and mesh.preprocessing.value_range == (0.0, 1.0)
         assert [t.name for t in mesh.outputs] == ["landmarks", "face_flag"]
