@@ -43,7 +43,7 @@ def draw_landmarks(frame: np.ndarray, faces) -> np.ndarray:
     for face in faces:
         pts = face.landmarks[:, :2]
         for x, y in pts[:468]:
-            cv2.circle(out, (int(round(x)), int(round(y))), 1, (0, 255, 0), -1, cv2.LINE_AA)
+            cv2.circle(out, (int(round(x)), int(round(y))), 1, (255, 255, 255), -1, cv2.LINE_AA)
         for x, y in pts[468:]:
             cv2.circle(out, (int(round(x)), int(round(y))), 2, (255, 60, 60), -1, cv2.LINE_AA)
         x0, y0, x1, y1 = (int(v) for v in face.box)
