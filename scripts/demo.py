@@ -24,7 +24,10 @@ def main() -> int:
         video = _astronaut_video(out / "astronaut.mp4")
         print(f"(the team's test videos are absent; using a clip made from skimage.data.astronaut(): {video})")
     bundle = default_bundle_path()
-    track = track_video(video, out / "track.npz", bundle_path=bundle, overlay_path=out / "overlay.mp4")
+    from tqdm import tqdm
+
+    track = track_video(video, out / "track.npz", bundle_path=bundle, overlay_path=out / "overlay.mp4",
+                        progress_factory=lambda total: tqdm(total=total or None, desc="tracking", unit="frame"))
     present = track.face_present.any(axis=1).mean()
     print(f"input:   {video}")
     print(f"bundle:  {bundle}")

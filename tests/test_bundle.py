@@ -103,3 +103,17 @@ def test_not_a_bundle(tmp_path):
     bad.write_bytes(np.arange(100, dtype=np.uint8).tobytes())
     with pytest.raises(BundleError, match="not a valid bundle"):
         Bundle(bad)
+
+
+def test_gate_fails_when_landmarks_drift(onnx_bundle):
+    from motionmask.parity import gate
+
+    with Bundle(onnx_bundle) as b:
+        case = b.golden("face_mesh")
+    ref = {"landmarks": case["landmarks"], "face_flag": case["face_flag"]}
+    iod = np.linalg.norm(ref["landmarks"][0, 33, :2] - ref["landmarks"][0, 263, :2])
+    drifted = {"landmarks": ref["landmarks"] + np.float32(0.002 * iod), "face_flag": ref["face_flag"]}
+    assert gate("face_mesh", "onnx", "fp32", "x", ref, ref, 192).status == "passed"
+    result = gate("face_mesh", "onnx", "fp32", "x", ref, drifted, 192)
+    assert result.status == "failed" and result.failures[0].startswith("nme_pct")
+    assert gate("face_mesh", "onnx", "fp16", "x", ref, drifted, 192).status == "passed"
