@@ -24,8 +24,11 @@ setup: $(STAMP)
 demo: setup
 	$(VPY) scripts/demo.py
 
-test: setup
+test: setup lint
 	$(VPY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check sdk compression export tests benchmarks scripts
 
 test-all: setup
 	$(VPY) -m pytest -q $(PYTEST_ARGS)

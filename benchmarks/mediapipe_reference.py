@@ -157,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         row = (video.name, len(frames), f"{w}x{h}", p_off.mean(), p_on.mean(), fps_off, fps_on)
         rows.append(row)
-        print("done %-28s T=%-5d %-9s present off/on %.3f/%.3f  fps off/on %.1f/%.1f -> %s"
-              % (*row, out), flush=True)
+        fmt = "done {:<28s} T={:<5d} {:<9s} present off/on {:.3f}/{:.3f}  fps off/on {:.1f}/{:.1f} -> {}"
+        print(fmt.format(*row, out), flush=True)
         del frames
 
     print()

@@ -134,7 +134,8 @@ def accuracy(target: str, precision: str) -> dict:
         nme = nme_pct(lms, ref_off)
         iris = np.concatenate([nme_pct(lms, ref_on, 468), nme_pct(lms, ref_on, 473)])
         allrows.append((len(lms), found, np.nanmean(nme), np.nanmean(iris)))
-        print(f"| {v.parent.name}/{v.name} | {len(lms)} | {found:.1%} | {np.nanmean(nme):.2f} | {np.nanmean(iris):.2f} |")
+        name = f"{v.parent.name}/{v.name}"
+        print(f"| {name} | {len(lms)} | {found:.1%} | {np.nanmean(nme):.2f} | {np.nanmean(iris):.2f} |")
     n = np.array([r[0] for r in allrows])
     summary = {k: float(np.average([r[i] for r in allrows], weights=n)) for i, k in
                [(1, "face_found"), (2, "mesh_nme_pct"), (3, "iris_centre_pct")]}

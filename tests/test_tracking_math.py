@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from conftest import DATA  # noqa: E402
 from motionmask.tracking import detection as det
 from motionmask.tracking import roi
 from motionmask.tracking.anchors import face_detection_anchors, generate_anchors, load_constants
 from motionmask.tracking.smoothing import OneEuroFilter, object_scale_px
 
-MODELS_DIR = Path("/tmp/mp/mediapipe/modules")
-VIDEO = Path("/work/shared/data/videos/liveportrait/d0.mp4")
+VIDEO = DATA / "videos" / "liveportrait" / "d0.mp4"
 
 
 # --------------------------------------------------------------------------- constants table
@@ -251,13 +250,14 @@ def test_one_euro_reduces_jitter_and_follows_a_step():
 def test_real_frame_detection_and_landmark_presence():
     if not VIDEO.exists():
         pytest.skip(f"real-data video not available: {VIDEO}")
-    for name in ("face_detection/face_detection_short_range.tflite", "face_landmark/face_landmark.tflite"):
-        if not (MODELS_DIR / name).exists():
-            pytest.skip(f"original MediaPipe model not available: {MODELS_DIR / name}")
+    from motionmask_compress.zoo.weights import teacher_path
+
+    models = {"face_detection/face_detection_short_range.tflite": teacher_path("face_detector"),
+              "face_landmark/face_landmark.tflite": teacher_path("face_mesh")}
     interpreter_mod = pytest.importorskip("ai_edge_litert.interpreter", reason="ai-edge-litert not installed")
 
     def run(name, x):
-        it = interpreter_mod.Interpreter(model_path=str(MODELS_DIR / name))
+        it = interpreter_mod.Interpreter(model_path=str(models[name]))
         it.allocate_tensors()
         it.set_tensor(it.get_input_details()[0]["index"], x.astype(np.float32))
         it.invoke()

@@ -74,7 +74,7 @@ def build_bundle(target: str, precision: str, out: Path, progress: bool = True) 
             )
         manifest = {
             "format": target, "precision": precision,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "models": manifest_models,
             "golden": {role: f"golden/{role}.npz" for role in ROLES},
             "pipeline": pipeline_parameters(),

@@ -19,7 +19,8 @@ class ModelRunner:
         options: session options (threads).
     """
 
-    def __init__(self, spec: ModelSpec, path: str, backend: str | None = None, options: SessionOptions = SessionOptions()):
+    def __init__(self, spec: ModelSpec, path: str, backend: str | None = None,
+                 options: SessionOptions = SessionOptions()):
         self.spec = spec
         self.backend = backend_for_format(spec.format, backend)
         self.session = self.backend.open(str(path), options)
@@ -38,5 +39,6 @@ class ModelRunner:
             raise InvalidInputError(f"{self.spec.role} expects input of shape {want}, got {tuple(image.shape)}")
         outs = self.session.run({self._in_name: np.ascontiguousarray(image, dtype=np.float32)})
         return {
-            t.name: np.asarray(outs[k], dtype=np.float32).reshape(t.shape) for t, k in zip(self.spec.outputs, self._out_keys)
+            t.name: np.asarray(outs[k], dtype=np.float32).reshape(t.shape)
+            for t, k in zip(self.spec.outputs, self._out_keys)
         }

@@ -26,14 +26,13 @@ class VideoTrack:
     fps: float
 
     def save(self, path: Path) -> None:
-        with atomic_output(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, landmarks=self.landmarks, face_present=self.face_present,
-                                    confidence=self.confidence, timestamps_ms=self.timestamps_ms,
-                                    fps=np.float64(self.fps))
+        with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, landmarks=self.landmarks, face_present=self.face_present,
+                                confidence=self.confidence, timestamps_ms=self.timestamps_ms,
+                                fps=np.float64(self.fps))
 
     @classmethod
-    def load(cls, path: Path) -> "VideoTrack":
+    def load(cls, path: Path) -> VideoTrack:
         with np.load(path) as z:
             return cls(z["landmarks"], z["face_present"], z["confidence"], z["timestamps_ms"], float(z["fps"]))
 

@@ -72,7 +72,7 @@ def fetch(force: bool = False) -> dict[str, Path]:
             subprocess.run(cmd, check=True)
             wheel = next(Path(tmp).glob("mediapipe-*.whl"))
             with zipfile.ZipFile(wheel) as zf:
-                for role, e in todo.items():
+                for e in todo.values():
                     target = out_dir / Path(e["member"]).name
                     partial = target.with_suffix(".part")
                     partial.write_bytes(zf.read(e["member"]))

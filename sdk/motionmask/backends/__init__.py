@@ -84,7 +84,9 @@ def backend_for_format(fmt: str, preferred: str | None = None) -> Backend:
     if preferred is not None:
         backend = get_backend(preferred)
         if fmt not in backend.formats:
-            raise BackendUnavailableError(f"backend {preferred!r} cannot run {fmt!r} models (it runs {backend.formats})")
+            raise BackendUnavailableError(
+                f"backend {preferred!r} cannot run {fmt!r} models (it runs {backend.formats})"
+            )
         return backend
     errors = []
     for name in DEFAULT_BACKENDS.get(fmt, ()):

@@ -92,7 +92,7 @@ def _constexpr_value(op):
 
 
 class _Step:
-    __slots__ = ("op", "kernel", "inputs", "outputs")
+    __slots__ = ("inputs", "kernel", "op", "outputs")
 
     def __init__(self, op, kernel, inputs, outputs):
         self.op, self.kernel, self.inputs, self.outputs = op, kernel, inputs, outputs

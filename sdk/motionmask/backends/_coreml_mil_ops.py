@@ -344,7 +344,10 @@ def _avg_pool(a, op):
 @register("batch_norm")
 def _batch_norm(a, op):
     x = a["x"]
-    bc = lambda v: _bcast_channel(v, x.ndim)  # noqa: E731
+
+    def bc(v):
+        return _bcast_channel(v, x.ndim)
+
     y = (x - bc(a["mean"])) / np.sqrt(bc(a["variance"]) + a.get("epsilon", 1e-5))
     if a.get("gamma") is not None:
         y = y * bc(a["gamma"])
@@ -615,5 +618,5 @@ def _dequantize(a, op):
 @register("crop")
 def _crop(a, op):
     x = a["x"]
-    (t, b), (l, r) = _ints(a["crop_height"]), _ints(a["crop_width"])
-    return x[..., t:x.shape[-2] - b, l:x.shape[-1] - r]
+    (top, bottom), (left, right) = _ints(a["crop_height"]), _ints(a["crop_width"])
+    return x[..., top:x.shape[-2] - bottom, left:x.shape[-1] - right]

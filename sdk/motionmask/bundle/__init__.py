@@ -3,4 +3,4 @@
 from motionmask.bundle._reader import SCHEMA_VERSION, Bundle
 from motionmask.bundle.spec import ModelSpec, Preprocessing, TensorSpec
 
-__all__ = ["Bundle", "ModelSpec", "Preprocessing", "SCHEMA_VERSION", "TensorSpec"]
+__all__ = ["SCHEMA_VERSION", "Bundle", "ModelSpec", "Preprocessing", "TensorSpec"]

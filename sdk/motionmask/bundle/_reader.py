@@ -142,7 +142,7 @@ class Bundle:
     def close(self) -> None:
         self._zip.close()
 
-    def __enter__(self) -> "Bundle":
+    def __enter__(self) -> Bundle:
         return self
 
     def __exit__(self, *exc) -> None:

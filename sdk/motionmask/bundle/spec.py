@@ -22,7 +22,7 @@ class TensorSpec:
     file_name: str = ""
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TensorSpec":
+    def from_dict(cls, d: dict) -> TensorSpec:
         return cls(d["name"], tuple(int(x) for x in d["shape"]), d.get("dtype", "float32"), d.get("file_name", ""))
 
 
@@ -36,7 +36,7 @@ class Preprocessing:
     layout: str = "NCHW"
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Preprocessing":
+    def from_dict(cls, d: dict) -> Preprocessing:
         return cls(tuple(d["size"]), tuple(d["value_range"]), d.get("channel_order", "RGB"), d.get("layout", "NCHW"))
 
 
@@ -70,7 +70,7 @@ class ModelSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelSpec":
+    def from_dict(cls, d: dict) -> ModelSpec:
         return cls(
             role=d["role"], format=d["format"], precision=d["precision"], file=d["file"],
             inputs=tuple(TensorSpec.from_dict(t) for t in d["inputs"]),

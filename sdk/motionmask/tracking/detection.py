@@ -17,8 +17,9 @@ All options come from ``data/mediapipe_face.json`` group ``face_detection``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

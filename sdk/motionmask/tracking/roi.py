@@ -28,8 +28,9 @@ clockwise on screen). Pixel index ``i`` is coordinate ``i``, as in MediaPipe.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import cv2
 import numpy as np

@@ -9,8 +9,8 @@ points refined by the iris/eyelid model, 468-477 iris), plus confidence and box.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -104,7 +104,7 @@ class FaceTracker:
 
     # ---- construction ---------------------------------------------------------------------------------------------
     @classmethod
-    def create_from_options(cls, options: FaceTrackerOptions) -> "FaceTracker":
+    def create_from_options(cls, options: FaceTrackerOptions) -> FaceTracker:
         """Open the bundle's three models in the chosen backend."""
         from motionmask.backends import SessionOptions
         from motionmask.bundle import Bundle
@@ -127,7 +127,7 @@ class FaceTracker:
         if self._on_close:
             self._on_close()
 
-    def __enter__(self) -> "FaceTracker":
+    def __enter__(self) -> FaceTracker:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -190,7 +190,6 @@ class FaceTracker:
                 for d in found]
 
     def _process(self, image: np.ndarray, tracks: list[roi_mod.Rect], smooth_ts: float | None) -> list[TrackedFace]:
-        h, w = image.shape[:2]
         rois = list(tracks)
         if len(rois) < self.options.max_faces:
             for cand in self._detect(image):
