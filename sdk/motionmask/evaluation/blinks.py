@@ -34,13 +34,14 @@ DEFAULT_THRESHOLD = 0.2  # a common fixed EAR threshold; used only for the detec
 def eye_aspect_ratio(landmarks: np.ndarray) -> np.ndarray:
     """(T, 478, >=2) -> (T, 2) EAR of the image-left and image-right eye (NaN where landmarks are NaN)."""
     ear = landmark_sets()["ear"]
-    out = []
-    for key in ("image_left_eye", "image_right_eye"):
-        p = landmarks[:, ear[key], :2].astype(np.float64)  # (T, 6, 2): p1..p6
-        d = lambda a, b: np.linalg.norm(p[:, a] - p[:, b], axis=-1)  # noqa: E731
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out.append((d(1, 5) + d(2, 4)) / (2.0 * d(0, 3)))
-    return np.stack(out, axis=1)
+    p = landmarks[:, ear["image_left_eye"] + ear["image_right_eye"], :2].astype(np.float64)
+    p = p.reshape(len(p), 2, 6, 2)  # (T, eye, p1..p6, xy)
+
+    def d(a, b):
+        return np.linalg.norm(p[:, :, a] - p[:, :, b], axis=-1)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (d(1, 5) + d(2, 4)) / (2.0 * d(0, 3))
 
 
 def mean_ear(landmarks: np.ndarray) -> np.ndarray:
@@ -123,7 +124,9 @@ def blink_invariance(original: np.ndarray, processed: np.ndarray, fps: float, va
         m = match_blinks(bo, bp, n)
         rows.append((m["precision"], m["recall"], m["f1"], len(bo), len(bp)))
     prec, rec, f1, n_o, n_p = (np.array(c) for c in zip(*rows))
-    best = int(np.argmax(f1)) if np.any(f1 > 0) else None
+    tp = np.where(np.isfinite(rec), rec, 0.0) * n_o
+    # best F1; ties (e.g. identical videos, F1 = 1 at many thresholds) go to the threshold matching the most blinks
+    best = int(np.lexsort((-tp, -f1))[0]) if np.any(f1 > 0) else None
     pick = (lambda a: float(a[best])) if best is not None else (lambda a: float("nan"))
     return {
         "threshold": pick(thresholds),
