@@ -3,6 +3,7 @@
 Commands:
     motionmask track VIDEO --out track.npz [--bundle B] [--backend NAME] [--overlay overlay.mp4]
     motionmask parity BUNDLE [--backend NAME]
+    motionmask evaluate ORIGINAL PROCESSED --out DIR [--gallery DIR] [--blink-labels CSV]
 """
 
 from __future__ import annotations
@@ -56,6 +57,27 @@ def _cmd_parity(args) -> int:
     return 0 if report.status == "passed" else 1
 
 
+def _cmd_evaluate(args) -> int:
+    from motionmask.evaluation.run import evaluate
+
+    result = evaluate(
+        Path(args.original), Path(args.processed), Path(args.out), gallery=Path(args.gallery) if args.gallery else None,
+        patient=args.patient, blink_labels=args.blink_labels, bundle=args.bundle, identity_frames=args.identity_frames,
+        identity=not args.no_identity,
+        progress_factory=lambda total, desc: _progress(total, desc, not args.quiet),
+    )
+    from motionmask.evaluation import flatten
+    from motionmask.evaluation.report import KEY_ROWS
+
+    flat = flatten(result)
+    for key, label in KEY_ROWS:
+        if key in flat:
+            value = flat[key]
+            print(f"{key:34s} {value:.4g}" if isinstance(value, float) else f"{key:34s} {value}")
+    print(f"report: {Path(args.out) / 'report.json'}\n        {Path(args.out) / 'report.html'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motionmask", description="MotionMask runtime tools")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(fn=_cmd_parity)
+    e = sub.add_parser("evaluate", help="motion fidelity + privacy of a processed video against its original")
+    e.add_argument("original", help="original video (or its track .npz)")
+    e.add_argument("processed", help="processed video (or its track .npz)")
+    e.add_argument("--out", required=True, help="report folder (report.json, report.html, tracks)")
+    e.add_argument("--gallery", help="folder of identity folders (images/videos) for the re-identification lineup")
+    e.add_argument("--patient", help="gallery identity that is the patient (default: the best match of the original)")
+    e.add_argument("--blink-labels", help="CSV of start_frame,end_frame human blink labels of the original")
+    e.add_argument("--bundle", help="bundle used to track both videos")
+    e.add_argument("--identity-frames", type=int, default=16, help="frames sampled for the identity judge")
+    e.add_argument("--no-identity", action="store_true", help="skip the identity judge")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(fn=_cmd_evaluate)
     return parser
 
 

@@ -1,0 +1,153 @@
+"""``motionmask evaluate``: compare a processed video with its original and write report.json + report.html."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from motionmask.errors import InvalidInputError
+from motionmask.evaluation import detector_vs_labels, evaluate_tracks, to_jsonable
+from motionmask.evaluation.blinks import mean_ear
+from motionmask.track_video import VideoTrack, track_video
+from motionmask.video import IMAGE_SUFFIXES, iter_frames, probe_video, read_image
+
+GALLERY_FRAMES_PER_VIDEO = 5
+
+
+def _track(path: Path, out_dir: Path, name: str, bundle, progress_factory) -> tuple[VideoTrack, Path | None]:
+    """A track file is loaded; a video is tracked (and its track kept in the report folder)."""
+    if path.suffix == ".npz":
+        if not path.is_file():
+            raise InvalidInputError(f"track file {path} does not exist")
+        return VideoTrack.load(path), None
+    track = track_video(path, out_dir / f"{name}_track.npz", bundle_path=bundle,
+                        progress_factory=(lambda total: progress_factory(total, f"tracking {name}"))
+                        if progress_factory else None)
+    return track, path
+
+
+def read_blink_labels(path: Path) -> np.ndarray:
+    """CSV of ``start_frame,end_frame`` rows (a header row is allowed)."""
+    rows = []
+    with open(path, newline="") as fh:
+        for row in csv.reader(fh):
+            if not row or not row[0].strip().lstrip("-").isdigit():
+                continue
+            rows.append((int(row[0]), int(row[1])))
+    if not rows:
+        raise InvalidInputError(f"no start_frame,end_frame rows in {path}")
+    return np.asarray(rows, dtype=int)
+
+
+def _sample_frames(video: Path, indices: set[int]) -> dict[int, np.ndarray]:
+    return {i: f for i, _, f in iter_frames(video, max_frames=max(indices) + 1) if i in indices}
+
+
+def _gallery_embeddings(judge, gallery: Path) -> dict[str, np.ndarray]:
+    """identity folder -> embeddings of its images / sampled video frames (largest face each)."""
+    out = {}
+    for folder in sorted(p for p in gallery.iterdir() if p.is_dir()):
+        embs = []
+        for item in sorted(folder.iterdir()):
+            if item.suffix.lower() in IMAGE_SUFFIXES:
+                images = [read_image(item)]
+            elif item.suffix.lower() in (".mp4", ".mov", ".avi", ".mkv"):
+                n = max(probe_video(item).frame_count, 1)
+                picks = set(np.linspace(0, n - 1, GALLERY_FRAMES_PER_VIDEO).astype(int).tolist())
+                images = list(_sample_frames(item, picks).values())
+            else:
+                continue
+            embs += [e for e in (judge.embed_largest(im) for im in images) if e is not None]
+        if embs:
+            out[folder.name] = np.stack(embs)
+    if len(out) < 2:
+        raise InvalidInputError(f"gallery {gallery} needs at least two identity folders with detectable faces")
+    return out
+
+
+def identity_metrics(original: Path, processed: Path, n_frames: int, gallery: Path | None = None,
+                     patient: str | None = None, progress_factory=None) -> dict:
+    """Identity judge over ``n_frames`` evenly sampled frame pairs (see :mod:`.identity`)."""
+    from motionmask.evaluation.identity import LEAK_DISTANCE, SAME_PERSON_DISTANCE, IdentityJudge, distances, lineup
+
+    judge = IdentityJudge()
+    length = min(probe_video(original).frame_count, probe_video(processed).frame_count) or 1
+    picks = sorted(set(np.linspace(0, length - 1, min(n_frames, length)).astype(int).tolist()))
+    frames_o, frames_p = _sample_frames(original, set(picks)), _sample_frames(processed, set(picks))
+    bar = progress_factory(len(picks), "identity") if progress_factory else None
+    per_frame, proc_embs, orig_embs = [], [], []
+    for i in picks:
+        if i not in frames_o or i not in frames_p:
+            continue
+        fo, fp = judge.faces(frames_o[i]), judge.faces(frames_p[i])
+        orig_embs += [f.embedding for f in fo]
+        proc_embs += [f.embedding for f in fp]
+        dmin = float(distances(np.stack([f.embedding for f in fp]), np.stack([f.embedding for f in fo])).min()) \
+            if fo and fp else float("inf")
+        per_frame.append({"frame": i, "original_faces": len(fo), "processed_faces": len(fp), "min_distance": dmin})
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    compared = [r for r in per_frame if np.isfinite(r["min_distance"])]
+    d = np.array([r["min_distance"] for r in compared])
+    out = {
+        "judge": "dlib ResNet (face-recognition-models), HOG detector",
+        "sampled_frames": len(per_frame),
+        "compared_frames": len(compared),
+        "frames_without_original_face": sum(r["original_faces"] == 0 for r in per_frame),
+        "frames_without_processed_face": sum(r["processed_faces"] == 0 for r in per_frame),
+        "mean_distance": float(d.mean()) if len(d) else float("nan"),
+        "leak_fraction": float((d < LEAK_DISTANCE).mean()) if len(d) else 0.0,
+        "reidentified_fraction": float((d < SAME_PERSON_DISTANCE).mean()) if len(d) else 0.0,
+        "leak_distance": LEAK_DISTANCE,
+        "same_person_distance": SAME_PERSON_DISTANCE,
+        "per_frame": per_frame,
+    }
+    if gallery is not None:
+        embeddings = _gallery_embeddings(judge, gallery)
+        if patient is None:  # the identity the ORIGINAL faces match best is the patient
+            if not orig_embs:
+                raise InvalidInputError("no face found in the original video: cannot tell who the patient is")
+            per_id = {k: float(distances(np.stack(orig_embs), v).min(axis=1).mean()) for k, v in embeddings.items()}
+            patient = min(per_id, key=per_id.get)
+        out["gallery"] = {"path": str(gallery), "patient": patient}
+        if proc_embs:
+            out["gallery"].update(lineup(np.stack(proc_embs), embeddings, patient))
+            out["rank1"] = out["gallery"]["rank1"]
+        else:
+            out["gallery"].update(frames=0, rank1=0.0, note="no face found in the processed video")
+            out["rank1"] = 0.0
+    return out
+
+
+def evaluate(original: Path, processed: Path, out_dir: Path, gallery: Path | None = None, patient: str | None = None,
+             blink_labels: Path | None = None, bundle=None, identity_frames: int = 16, identity: bool = True,
+             progress_factory=None) -> dict:
+    """Track (or load) both videos, compute every metric, write ``report.json`` and ``report.html``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    track_o, video_o = _track(Path(original), out_dir, "original", bundle, progress_factory)
+    track_p, video_p = _track(Path(processed), out_dir, "processed", bundle, progress_factory)
+    result = evaluate_tracks(track_o, track_p)
+    result["inputs"] = {"original": str(original), "processed": str(processed)}
+    if blink_labels is not None:
+        labels = read_blink_labels(Path(blink_labels))
+        result["blinks"]["labels"] = detector_vs_labels(mean_ear(track_o.landmarks[:, 0]), track_o.fps, labels)
+    if identity and video_o is not None and video_p is not None:
+        result["identity"] = identity_metrics(video_o, video_p, identity_frames, gallery, patient, progress_factory)
+    else:
+        result["identity"] = {"skipped": "identity needs both videos (not track files)" if identity
+                              else "disabled (--no-identity)"}
+    from motionmask.evaluation.report import write_html
+
+    report = to_jsonable(result)
+    tmp = out_dir / f".report.json.tmp{os.getpid()}"
+    tmp.write_text(json.dumps(report, indent=1))
+    os.replace(tmp, out_dir / "report.json")
+    write_html(result, out_dir / "report.html")
+    return result
