@@ -70,7 +70,7 @@ def _cmd_evaluate(args) -> int:
     from motionmask.evaluation.report import KEY_ROWS
 
     flat = flatten(result)
-    for key, label in KEY_ROWS:
+    for key, _ in KEY_ROWS:
         if key in flat:
             value = flat[key]
             print(f"{key:34s} {value:.4g}" if isinstance(value, float) else f"{key:34s} {value}")
