@@ -104,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--patient", help="gallery identity that is the patient (default: the best match of the original)")
     e.add_argument("--blink-labels", help="CSV of start_frame,end_frame human blink labels of the original")
     e.add_argument("--bundle", help="bundle used to track both videos")
-    e.add_argument("--identity-frames", type=int, default=16, help="frames sampled for the identity judge")
+    e.add_argument("--identity-frames", type=int, help="frame pairs sampled for the identity judge "
+                   "(default: one every 4 s of video, at least 8)")
     e.add_argument("--no-identity", action="store_true", help="skip the identity judge")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(fn=_cmd_evaluate)

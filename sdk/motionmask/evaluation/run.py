@@ -16,6 +16,10 @@ from motionmask.track_video import VideoTrack, track_video
 from motionmask.video import IMAGE_SUFFIXES, iter_frames, probe_video, read_image
 
 GALLERY_FRAMES_PER_VIDEO = 5
+# Identity frames sampled by default: one every IDENTITY_SECONDS_PER_FRAME of video, at least MIN_IDENTITY_FRAMES
+# (the dlib judge costs ~0.3 s per frame pair on 2 cores; this keeps `evaluate` above 5x real time).
+IDENTITY_SECONDS_PER_FRAME = 4.0
+MIN_IDENTITY_FRAMES = 8
 
 
 def _track(path: Path, out_dir: Path, name: str, bundle, progress_factory) -> tuple[VideoTrack, Path | None]:
@@ -69,13 +73,16 @@ def _gallery_embeddings(judge, gallery: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def identity_metrics(original: Path, processed: Path, n_frames: int, gallery: Path | None = None,
+def identity_metrics(original: Path, processed: Path, n_frames: int | None = None, gallery: Path | None = None,
                      patient: str | None = None, progress_factory=None) -> dict:
     """Identity judge over ``n_frames`` evenly sampled frame pairs (see :mod:`.identity`)."""
     from motionmask.evaluation.identity import LEAK_DISTANCE, SAME_PERSON_DISTANCE, IdentityJudge, distances, lineup
 
     judge = IdentityJudge()
-    length = min(probe_video(original).frame_count, probe_video(processed).frame_count) or 1
+    info = probe_video(original)
+    length = min(info.frame_count, probe_video(processed).frame_count) or 1
+    if n_frames is None:
+        n_frames = max(MIN_IDENTITY_FRAMES, round(length / info.fps / IDENTITY_SECONDS_PER_FRAME))
     picks = sorted(set(np.linspace(0, length - 1, min(n_frames, length)).astype(int).tolist()))
     frames_o, frames_p = _sample_frames(original, set(picks)), _sample_frames(processed, set(picks))
     bar = progress_factory(len(picks), "identity") if progress_factory else None
@@ -126,7 +133,7 @@ def identity_metrics(original: Path, processed: Path, n_frames: int, gallery: Pa
 
 
 def evaluate(original: Path, processed: Path, out_dir: Path, gallery: Path | None = None, patient: str | None = None,
-             blink_labels: Path | None = None, bundle=None, identity_frames: int = 16, identity: bool = True,
+             blink_labels: Path | None = None, bundle=None, identity_frames: int | None = None, identity: bool = True,
              progress_factory=None) -> dict:
     """Track (or load) both videos, compute every metric, write ``report.json`` and ``report.html``."""
     out_dir = Path(out_dir)
