@@ -38,6 +38,23 @@ def _cmd_track(args) -> int:
     return 0
 
 
+def _cmd_deidentify(args) -> int:
+    from motionmask.deidentify_video import deidentify_video
+
+    summary = deidentify_video(
+        Path(args.video), Path(args.out), mode=args.mode, bundle_path=args.bundle, backend=args.backend,
+        max_faces=args.max_faces, keep_audio=not args.no_audio,
+        signals_path=Path(args.signals) if args.signals else None,
+        progress_factory=lambda total: _progress(total, "de-identifying", not args.quiet),
+    )
+    print(f"{args.out}: {summary['frames']} frames, {summary['faces_replaced']} faces replaced, "
+          f"{summary['regions_covered']} extra regions covered, {summary['frames_covered']} frames covered whole, "
+          f"audio {'kept' if summary['audio'] else 'none'}")
+    if args.signals:
+        print(f"signals: {args.signals}")
+    return 0
+
+
 def _cmd_parity(args) -> int:
     from motionmask.bundle import Bundle
 
@@ -91,6 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overlay", help="also write an .mp4 with the landmarks drawn")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(fn=_cmd_track)
+    d = sub.add_parser("deidentify", help="replace every face, keep the motion (mask mode)")
+    d.add_argument("video")
+    d.add_argument("--out", required=True, help="output .mp4 (written only when complete)")
+    d.add_argument("--mode", choices=("mask",), default="mask")
+    d.add_argument("--signals", help="also write the per-frame motion parameters (.npz)")
+    audio = d.add_mutually_exclusive_group()
+    audio.add_argument("--keep-audio", action="store_true", default=True, help="copy the audio (default)")
+    audio.add_argument("--no-audio", action="store_true", help="drop the audio")
+    d.add_argument("--bundle")
+    d.add_argument("--backend")
+    d.add_argument("--max-faces", type=int, default=4)
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(fn=_cmd_deidentify)
     p = sub.add_parser("parity", help="re-validate a bundle; prints the table, exits 1 if a check fails")
     p.add_argument("bundle")
     p.add_argument("--backend")

@@ -26,6 +26,7 @@ ModelFn = Callable[[np.ndarray], dict[str, np.ndarray]]
 class RunningMode(enum.Enum):
     IMAGE = "image"
     VIDEO = "video"
+    LIVE_STREAM = "live_stream"  # de-identifier only (async, results by callback); the tracker runs it as VIDEO
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,28 @@ class FaceTracker:
         found = det.project_detections(found, letterbox, (w, h))
         return [roi_mod.rect_from_detection(d.box_norm, d.keypoints_norm, (w, h), self._p["face_roi_from_detection"])
                 for d in found]
+
+    def detect_all(self, image: np.ndarray, min_tile_px: int = 192, tile_overlap: float = 0.25) -> list[roi_mod.Rect]:
+        """Every face the detector finds, small ones too: the whole frame plus overlapping square tiles.
+
+        The short-range detector sees its input at 128x128 and needs a face of ~20 px there, so faces under ~1/6
+        of the frame's short side are missed. Tiles of 1/2, 1/4, ... of the short side (down to ``min_tile_px``,
+        overlapping by ``tile_overlap``) make small faces large enough. Used to fail closed.
+        """
+        h, w = image.shape[:2]
+        rects = self._detect(image)
+        side = min(h, w) // 2
+        while side >= min_tile_px:
+            step = max(int(side * (1 - tile_overlap)), 1)
+            ys = sorted({*range(0, h - side + 1, step), h - side})
+            xs = sorted({*range(0, w - side + 1, step), w - side})
+            for y in ys:
+                for x in xs:
+                    for r in self._detect(image[y:y + side, x:x + side]):
+                        rects.append(roi_mod.Rect(r.center_x_px + x, r.center_y_px + y, r.width_px, r.height_px,
+                                                  r.rotation_rad))
+            side //= 2
+        return rects
 
     def _process(self, image: np.ndarray, tracks: list[roi_mod.Rect], smooth_ts: float | None) -> list[TrackedFace]:
         rois = list(tracks)

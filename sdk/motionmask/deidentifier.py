@@ -1,0 +1,215 @@
+"""FaceDeidentifier: the on-device API (mirrored in Kotlin and Swift with the same names).
+
+    with FaceDeidentifier.create_from_options(FaceDeidentifierOptions(
+            base_options=BaseOptions(bundle_path=...), running_mode=RunningMode.VIDEO, mode=Mode.MASK)) as d:
+        result = d.deidentify_for_video(frame_rgb, timestamp_ms)
+
+Fail closed: every face the tracker follows is replaced; a face the detector sees that is not replaced is covered
+(strong blur); a frame in which no face could be replaced is covered whole (we cannot tell that it shows no face).
+"""
+
+from __future__ import annotations
+
+import enum
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from motionmask.errors import InvalidInputError, RunningModeError
+from motionmask.tracking.tracker import FaceTracker, FaceTrackerOptions, RunningMode, TrackedFace
+
+__all__ = ["BaseOptions", "DeidentifiedFace", "FaceDeidentifier", "FaceDeidentifierOptions",
+           "FaceDeidentifierResult", "Mode", "RunningMode"]
+
+
+class Mode(enum.Enum):
+    MASK = "mask"  # Digital Mask: shaded 3D avatar carrying the motion
+    SWAP = "swap"  # FaceMotionPreserve: photo-real generator (not built yet)
+
+
+@dataclass(frozen=True)
+class BaseOptions:
+    """Where the models come from.
+
+    Args:
+        bundle_path: bundle file (default: the bundle `make setup` built).
+        backend: inference backend name (default: by the bundle's format).
+        num_threads: inference threads per model.
+    """
+
+    bundle_path: str | None = None
+    backend: str | None = None
+    num_threads: int | None = None
+
+
+@dataclass(frozen=True)
+class FaceDeidentifierOptions:
+    """Options of a :class:`FaceDeidentifier`.
+
+    Args:
+        base_options: bundle and backend.
+        running_mode: IMAGE, VIDEO (increasing timestamps) or LIVE_STREAM (``deidentify_async`` + callback).
+        mode: MASK (SWAP is not available yet).
+        max_faces: most faces replaced per frame; further detected faces are covered.
+        cover_frames_without_face: cover the whole frame when no face could be replaced (fail closed).
+        blur_sigma_fraction: strength of the cover blur, as a fraction of the covered region's size.
+        result_callback: LIVE_STREAM only: called with (result, image, timestamp_ms).
+    """
+
+    base_options: BaseOptions = BaseOptions()
+    running_mode: RunningMode = RunningMode.IMAGE
+    mode: Mode = Mode.MASK
+    max_faces: int = 4
+    min_detection_confidence: float = 0.5
+    min_presence_confidence: float = 0.5
+    cover_frames_without_face: bool = True
+    blur_sigma_fraction: float = 0.15
+    result_callback: Callable | None = None
+
+
+@dataclass
+class DeidentifiedFace:
+    """One face of a result: where it was, its landmarks (478, 3) in pixels, and whether it was replaced."""
+
+    box: tuple[float, float, float, float]
+    landmarks: np.ndarray
+    iris: np.ndarray
+    confidence: float
+    replaced: bool
+    signals: dict = field(default_factory=dict)
+
+
+@dataclass
+class FaceDeidentifierResult:
+    image: np.ndarray
+    faces: list[DeidentifiedFace]
+    covered_regions: list[tuple[int, int, int, int]]
+    frame_covered: bool
+    timestamp_ms: float | None = None
+
+
+class FaceDeidentifier:
+    """De-identifies faces in images or video frames (see module docstring)."""
+
+    def __init__(self, tracker: FaceTracker, options: FaceDeidentifierOptions, renderer):
+        self.options = options
+        self._tracker = tracker
+        self._renderer = renderer
+        self._last_ts: float | None = None
+        self._queue: queue.Queue | None = None
+        self._worker: threading.Thread | None = None
+
+    @classmethod
+    def create_from_options(cls, options: FaceDeidentifierOptions) -> "FaceDeidentifier":
+        if options.mode is not Mode.MASK:
+            raise InvalidInputError(f"mode {options.mode.value!r} is not available yet; use Mode.MASK")
+        if options.running_mode is RunningMode.LIVE_STREAM and options.result_callback is None:
+            raise RunningModeError("LIVE_STREAM needs a result_callback")
+        tracker_mode = RunningMode.IMAGE if options.running_mode is RunningMode.IMAGE else RunningMode.VIDEO
+        base = options.base_options
+        tracker = FaceTracker.create_from_options(FaceTrackerOptions(
+            bundle_path=base.bundle_path, backend=base.backend, running_mode=tracker_mode,
+            max_faces=options.max_faces, min_detection_confidence=options.min_detection_confidence,
+            min_presence_confidence=options.min_presence_confidence, num_threads=base.num_threads))
+        from motionmask.deid_mask import MaskPipeline
+
+        return cls(tracker, options, MaskPipeline(tracker_mode is RunningMode.VIDEO))
+
+    # ---- API ------------------------------------------------------------------------------------------------------
+    def deidentify(self, image: np.ndarray) -> FaceDeidentifierResult:
+        """De-identify one independent RGB image (IMAGE mode)."""
+        if self.options.running_mode is not RunningMode.IMAGE:
+            raise RunningModeError("deidentify() needs running_mode=IMAGE")
+        return self._process(image, None)
+
+    def deidentify_for_video(self, image: np.ndarray, timestamp_ms: float) -> FaceDeidentifierResult:
+        """De-identify the next RGB video frame (VIDEO mode); timestamps must increase."""
+        if self.options.running_mode is not RunningMode.VIDEO:
+            raise RunningModeError("deidentify_for_video() needs running_mode=VIDEO")
+        return self._process(image, self._check_ts(timestamp_ms))
+
+    def deidentify_async(self, image: np.ndarray, timestamp_ms: float) -> None:
+        """Queue a frame (LIVE_STREAM mode); the result goes to ``result_callback`` in order."""
+        if self.options.running_mode is not RunningMode.LIVE_STREAM:
+            raise RunningModeError("deidentify_async() needs running_mode=LIVE_STREAM")
+        ts = self._check_ts(timestamp_ms)
+        FaceTracker._check_image(image)
+        if self._worker is None:
+            self._queue = queue.Queue(maxsize=4)
+            self._worker = threading.Thread(target=self._drain, daemon=True)
+            self._worker.start()
+        self._queue.put((image, ts))
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join()
+            self._worker = None
+        self._tracker.close()
+
+    def __enter__(self) -> "FaceDeidentifier":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- internals ------------------------------------------------------------------------------------------------
+    def _check_ts(self, timestamp_ms: float) -> float:
+        if self._last_ts is not None and timestamp_ms <= self._last_ts:
+            raise RunningModeError(f"timestamps must increase: got {timestamp_ms} ms after {self._last_ts} ms")
+        self._last_ts = timestamp_ms
+        return timestamp_ms
+
+    def _drain(self) -> None:
+        while (item := self._queue.get()) is not None:
+            image, ts = item
+            self.options.result_callback(self._process(image, ts), image, ts)
+
+    def _process(self, image: np.ndarray, timestamp_ms: float | None) -> FaceDeidentifierResult:
+        FaceTracker._check_image(image)
+        if timestamp_ms is None:
+            tracked = self._tracker.track(image).faces
+        else:
+            tracked = self._tracker.track_for_video(image, timestamp_ms).faces
+        out, faces = self._renderer.render(image, tracked, timestamp_ms)
+        # Fail closed: any face the detector sees that was not replaced is covered.
+        covered = []
+        for rect in self._tracker.detect_all(image):
+            if not any(_overlaps(rect, f) for f in tracked):
+                covered.append(_cover_box(out, rect, self.options.blur_sigma_fraction))
+        frame_covered = False
+        if not faces and self.options.cover_frames_without_face:
+            _cover_box(out, None, self.options.blur_sigma_fraction)
+            frame_covered = True
+        return FaceDeidentifierResult(out, faces, covered, frame_covered, timestamp_ms)
+
+
+def _overlaps(rect, face: TrackedFace) -> bool:
+    """A detection belongs to a replaced face when its centre lies inside that face's landmark box."""
+    x0, y0, x1, y1 = face.box
+    return x0 <= rect.center_x_px <= x1 and y0 <= rect.center_y_px <= y1
+
+
+def _cover_box(image: np.ndarray, rect, sigma_fraction: float) -> tuple[int, int, int, int]:
+    """Strongly blur a detection's region (enlarged 1.5x) in place, or the whole image when ``rect`` is None."""
+    import cv2
+
+    h, w = image.shape[:2]
+    if rect is None:
+        x0, y0, x1, y1 = 0, 0, w, h
+    else:
+        half = 0.75 * max(rect.width_px, rect.height_px)
+        x0, y0 = max(int(rect.center_x_px - half), 0), max(int(rect.center_y_px - half), 0)
+        x1, y1 = min(int(rect.center_x_px + half) + 1, w), min(int(rect.center_y_px + half) + 1, h)
+    if x1 <= x0 or y1 <= y0:
+        return (x0, y0, x1, y1)
+    region = image[y0:y1, x0:x1]
+    # Pixelate then blur: nothing of the face's detail survives, whatever the region's size.
+    small = cv2.resize(region, (4, 4), interpolation=cv2.INTER_AREA)
+    sigma = max(sigma_fraction * max(x1 - x0, y1 - y0), 1.0)
+    image[y0:y1, x0:x1] = cv2.GaussianBlur(cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR),
+                                           (0, 0), sigma)
+    return (x0, y0, x1, y1)
