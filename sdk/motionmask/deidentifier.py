@@ -13,8 +13,8 @@ from __future__ import annotations
 import enum
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -103,7 +103,7 @@ class FaceDeidentifier:
         self._worker: threading.Thread | None = None
 
     @classmethod
-    def create_from_options(cls, options: FaceDeidentifierOptions) -> "FaceDeidentifier":
+    def create_from_options(cls, options: FaceDeidentifierOptions) -> FaceDeidentifier:
         if options.mode is not Mode.MASK:
             raise InvalidInputError(f"mode {options.mode.value!r} is not available yet; use Mode.MASK")
         if options.running_mode is RunningMode.LIVE_STREAM and options.result_callback is None:
@@ -150,7 +150,7 @@ class FaceDeidentifier:
             self._worker = None
         self._tracker.close()
 
-    def __enter__(self) -> "FaceDeidentifier":
+    def __enter__(self) -> FaceDeidentifier:
         return self
 
     def __exit__(self, *exc) -> None:
