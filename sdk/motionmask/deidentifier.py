@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from motionmask.errors import InvalidInputError, RunningModeError
+from motionmask.render.compose import FailClosedPolicy, cover, cover_all
 from motionmask.tracking.tracker import FaceTracker, FaceTrackerOptions, RunningMode, TrackedFace
 
 __all__ = ["BaseOptions", "DeidentifiedFace", "FaceDeidentifier", "FaceDeidentifierOptions",
@@ -55,7 +56,8 @@ class FaceDeidentifierOptions:
         mode: MASK (SWAP is not available yet).
         max_faces: most faces replaced per frame; further detected faces are covered.
         cover_frames_without_face: cover the whole frame when no face could be replaced (fail closed).
-        blur_sigma_fraction: strength of the cover blur, as a fraction of the covered region's size.
+        cover_mode: how faces that cannot be replaced are covered: "blur" (reduced to a few cells and blurred) or
+            "fill" (solid grey).
         result_callback: LIVE_STREAM only: called with (result, image, timestamp_ms).
     """
 
@@ -66,13 +68,19 @@ class FaceDeidentifierOptions:
     min_detection_confidence: float = 0.5
     min_presence_confidence: float = 0.5
     cover_frames_without_face: bool = True
-    blur_sigma_fraction: float = 0.15
+    cover_mode: str = "blur"
     result_callback: Callable | None = None
 
 
 @dataclass
 class DeidentifiedFace:
-    """One face of a result: where it was, its landmarks (478, 3) in pixels, and whether it was replaced."""
+    """One face of a result.
+
+    ``box`` is where the original face was (x0, y0, x1, y1 pixels); ``landmarks`` (478, 3) and ``iris`` (10, 3) are
+    those of the face drawn in the output (the template carrying the motion, not the patient's shape; NaN when the
+    face was only covered); ``replaced`` is False when the face could not be fitted and was covered instead;
+    ``signals`` holds the motion parameters (pose, EAR, lid aperture, eyeball angles, motion offsets).
+    """
 
     box: tuple[float, float, float, float]
     landmarks: np.ndarray
@@ -98,6 +106,7 @@ class FaceDeidentifier:
         self.options = options
         self._tracker = tracker
         self._renderer = renderer
+        self._policy = FailClosedPolicy(mode=options.cover_mode)
         self._last_ts: float | None = None
         self._queue: queue.Queue | None = None
         self._worker: threading.Thread | None = None
@@ -179,10 +188,12 @@ class FaceDeidentifier:
         covered = []
         for rect in self._tracker.detect_all(image):
             if not any(_overlaps(rect, f) for f in tracked):
-                covered.append(_cover_box(out, rect, self.options.blur_sigma_fraction))
+                box = _rect_box(rect)
+                out = cover(out, box, self._policy)
+                covered.append(box)
         frame_covered = False
-        if not faces and self.options.cover_frames_without_face:
-            _cover_box(out, None, self.options.blur_sigma_fraction)
+        if not any(f.replaced for f in faces) and self.options.cover_frames_without_face:
+            out = cover_all(out, self._policy)
             frame_covered = True
         return FaceDeidentifierResult(out, faces, covered, frame_covered, timestamp_ms)
 
@@ -193,23 +204,6 @@ def _overlaps(rect, face: TrackedFace) -> bool:
     return x0 <= rect.center_x_px <= x1 and y0 <= rect.center_y_px <= y1
 
 
-def _cover_box(image: np.ndarray, rect, sigma_fraction: float) -> tuple[int, int, int, int]:
-    """Strongly blur a detection's region (enlarged 1.5x) in place, or the whole image when ``rect`` is None."""
-    import cv2
-
-    h, w = image.shape[:2]
-    if rect is None:
-        x0, y0, x1, y1 = 0, 0, w, h
-    else:
-        half = 0.75 * max(rect.width_px, rect.height_px)
-        x0, y0 = max(int(rect.center_x_px - half), 0), max(int(rect.center_y_px - half), 0)
-        x1, y1 = min(int(rect.center_x_px + half) + 1, w), min(int(rect.center_y_px + half) + 1, h)
-    if x1 <= x0 or y1 <= y0:
-        return (x0, y0, x1, y1)
-    region = image[y0:y1, x0:x1]
-    # Pixelate then blur: nothing of the face's detail survives, whatever the region's size.
-    small = cv2.resize(region, (4, 4), interpolation=cv2.INTER_AREA)
-    sigma = max(sigma_fraction * max(x1 - x0, y1 - y0), 1.0)
-    image[y0:y1, x0:x1] = cv2.GaussianBlur(cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR),
-                                           (0, 0), sigma)
-    return (x0, y0, x1, y1)
+def _rect_box(rect) -> tuple[float, float, float, float]:
+    return (rect.center_x_px - rect.width_px / 2, rect.center_y_px - rect.height_px / 2,
+            rect.center_x_px + rect.width_px / 2, rect.center_y_px + rect.height_px / 2)
