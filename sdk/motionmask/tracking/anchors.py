@@ -41,6 +41,11 @@ def load_constants() -> dict[str, Any]:
     return copy.deepcopy(_load_constants_cached())
 
 
+def constants() -> dict[str, Any]:
+    """The cached constants table itself (no copy: for per-frame readers; never mutate it)."""
+    return _load_constants_cached()
+
+
 def _calculate_scale(min_scale: float, max_scale: float, stride_index: int, num_strides: int) -> float:
     """Scale of layer ``stride_index`` (``CalculateScale`` in ssd_anchors_calculator.cc)."""
     if num_strides == 1:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .anchors import face_detection_anchors, load_constants
+from .anchors import constants, face_detection_anchors
 from .roi import Rect, crop, normalize_pixels
 
 
@@ -44,7 +44,7 @@ class Detection:
 
 
 def _options(options: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return options if options is not None else load_constants()["face_detection"]
+    return options if options is not None else constants()["face_detection"]
 
 
 def letterbox_rect(image_size: tuple[int, int]) -> Rect:
@@ -182,7 +182,7 @@ def weighted_nms(detections: Sequence[Detection], min_suppression_threshold: flo
     Returns:
         Merged detections, best score first.
     """
-    nms_opts = load_constants()["face_detection"]["nms"]
+    nms_opts = constants()["face_detection"]["nms"]
     thr = float(nms_opts["min_suppression_threshold"] if min_suppression_threshold is None
                 else min_suppression_threshold)
     order = sorted(range(len(detections)), key=lambda i: -detections[i].score)  # stable, like std::sort by score

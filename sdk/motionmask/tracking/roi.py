@@ -35,7 +35,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .anchors import load_constants
+from .anchors import constants
 
 _BORDER_MODES = {"zero": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE}
 
@@ -136,7 +136,7 @@ def rect_from_detection(box_norm: Sequence[float], keypoints_norm: np.ndarray,
     Returns:
         The rotated, scaled, square ROI in pixels.
     """
-    opts = options if options is not None else load_constants()["face_roi_from_detection"]
+    opts = options if options is not None else constants()["face_roi_from_detection"]
     w_img, h_img = float(image_size[0]), float(image_size[1])
     kps = np.asarray(keypoints_norm, dtype=np.float64) * (w_img, h_img)
     xmin, ymin, bw, bh = (float(v) for v in box_norm)
@@ -156,7 +156,7 @@ def rect_from_landmarks(landmarks_px: np.ndarray, options: Mapping[str, Any] | N
     Returns:
         The ROI in pixels.
     """
-    opts = options if options is not None else load_constants()["face_roi_from_landmarks"]
+    opts = options if options is not None else constants()["face_roi_from_landmarks"]
     pts = np.asarray(landmarks_px, dtype=np.float64)[:, :2]
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     return _rect_from_box_and_vector(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1],
@@ -176,7 +176,7 @@ def rect_from_eye_corners(start_px: Sequence[float], end_px: Sequence[float],
     Returns:
         The eye ROI in pixels.
     """
-    opts = options if options is not None else load_constants()["iris_landmark"]["roi"]
+    opts = options if options is not None else constants()["iris_landmark"]["roi"]
     pts = np.asarray([start_px[:2], end_px[:2]], dtype=np.float64)
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     return _rect_from_box_and_vector(lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1], pts[0], pts[1], opts)

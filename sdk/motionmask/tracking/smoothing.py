@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from .anchors import load_constants
+from .anchors import constants
 
 
 def _alpha(cutoff_hz: np.ndarray | float, frequency_hz: float) -> np.ndarray:
@@ -60,7 +60,7 @@ class OneEuroFilter:
 
     def __init__(self, min_cutoff: float | None = None, beta: float | None = None,
                  derivate_cutoff: float | None = None, frequency_hz: float | None = None) -> None:
-        defaults = load_constants()["one_euro_filter"]
+        defaults = constants()["one_euro_filter"]
         self.min_cutoff = float(defaults["min_cutoff"] if min_cutoff is None else min_cutoff)
         self.beta = float(defaults["beta"] if beta is None else beta)
         self.derivate_cutoff = float(defaults["derivate_cutoff"] if derivate_cutoff is None else derivate_cutoff)
