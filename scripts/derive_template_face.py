@@ -8,11 +8,12 @@ Procedure (generalised Procrustes):
   1. track every video (onnx fp32 bundle), keep frames with a face;
   2. reference := the first video's median frame made frontal (motionmask.geometry.pose.frontal_frame);
   3. repeat 3x: pose-normalise every frame against the reference (weighted Procrustes with the rigid weights),
-     identity per video = per-point median of the first ``identity.frames`` normalised frames, template = mean of the
+     identity per video = per-point median of the ``identity.frames`` normalised frames with the most closed
+     mouth (a neutral face: people speak in their first second), template = mean of the
      identities, made frontal, centred on its rigid-weighted centroid and scaled so the outer-canthal distance
      (landmarks 33-263) is 1; reference := template.
-It also prints, per rigid-weight group, the RMS motion (normalised mesh - identity) over all frames: rigid groups must
-move several times less than the mobile ones.
+It also prints, per rigid-weight group, the RMS motion (normalised mesh - first-second identity) over all
+frames: rigid groups must move several times less than the mobile ones.
 
     .venv/bin/python scripts/derive_template_face.py [--videos DIR] [--out sdk/motionmask/data/template_face.json]
 """
@@ -86,9 +87,11 @@ def main(argv=None) -> int:
         identities, motions = [], []
         for lm in tracks.values():
             norm = np.stack([estimate_pose(f, reference, w)[1] for f in lm])
-            ident = np.median(norm[:n_id], axis=0)
-            identities.append(ident)
-            motions.append(norm - ident)
+            motions.append(norm - np.median(norm[:n_id], axis=0))
+            # the template must be neutral (mouth closed, as DM's template): per video the median of the
+            # n_id frames with the smallest inner-lip gap (13-14), not of the first second (people speak in it)
+            closed = np.argsort(np.abs(norm[:, 14, 1] - norm[:, 13, 1]))[:n_id]
+            identities.append(np.median(norm[closed], axis=0))
         reference = normalise_template(np.mean(identities, axis=0), w)
     template = reference
     groups = geometry_constants()["rigid_weights"]["groups"]

@@ -248,3 +248,46 @@ def test_cca_of_rotated_sequence():
     assert rx < 0.7 and ry < 0.7  # about cos(60 deg) = 0.5
     noise = rng.normal(size=(t, 1, 2)) * 50  # independent noise: CCA well below 1
     assert first_canonical_correlation(x, noise)[0] < 0.5
+
+
+# --------------------------------------------------------------------------------------------- d6: second labelled clip
+LABELS_D6 = Path(__file__).parent / "data" / "blinks_d6.csv"
+
+
+@pytest.fixture(scope="module")
+def d6(tmp_path_factory) -> VideoTrack:
+    video = shared_data() / "videos" / "liveportrait" / "d6.mp4"
+    if not video.is_file():
+        pytest.skip(f"{video} is absent")
+    from motionmask.defaults import default_bundle_path
+    from motionmask.errors import BundleError
+    from motionmask.track_video import track_video
+
+    try:
+        default_bundle_path()
+    except BundleError as exc:
+        pytest.skip(f"no default bundle to track with: {exc}")
+    return track_video(video, tmp_path_factory.mktemp("eval") / "d6.npz")  # 1008 frames, about 17 s on 2 cores
+
+
+def _read_blink_labels(path: Path) -> np.ndarray:
+    rows = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert rows[0] == "start_frame,end_frame"
+    return np.array([[int(v) for v in ln.split(",")] for ln in rows[1:]]).reshape(-1, 2)
+
+
+def test_detector_against_human_blink_labels_d6(d6):
+    """d6 (funny-face clip, 1008 frames): 12 blinks labelled by eye (tests/data/blinks_README.md).
+
+    At the default EAR threshold (0.2) every detection is a labelled blink (precision 1.0 when written), but only 6 of
+    the 12 labels are found: three closures last a single frame (44, 50, 857: under the detector's 60 ms minimum), and
+    on three more (219-225, 312-313, 958-961) the tracked EAR only falls to 0.20-0.27 although the lids are at least
+    half closed on the frames. Precision is held at the 0.9 target; recall is held at what the detector does now.
+    """
+    labels = _read_blink_labels(LABELS_D6)
+    assert len(labels) >= 10 and (labels[:, 1] >= labels[:, 0]).all() and (np.diff(labels[:, 0]) > 0).all()
+    assert labels.max() < len(d6.landmarks) == 1008
+    res = detector_vs_labels(d6.landmarks[:, 0], d6.fps, labels)
+    print(f"d6 detector vs labels: P={res['precision']:.2f} R={res['recall']:.2f} detected={res['detected'].tolist()}")
+    assert res["precision"] >= 0.9
+    assert res["recall"] >= 0.5

@@ -5,7 +5,8 @@ eye model. :func:`retarget` builds the target's mesh for one frame:
 
 * expression/jaw/lips/brows: ``target + motion`` (motion = pose-normalised mesh - patient identity, in reference
   units, so the same displacement moves the target's lips as much as the patient's);
-* eyelids: the vertical lid motion is scaled by ``target aperture / patient aperture`` per eye, so a full closure of
+* lips: as the rest, but the inner lips never cross (they meet);
+* eyelids: the vertical lid motion is scaled by ``target gap / patient gap`` per lid point pair, so a full closure of
   the patient closes the target's eye exactly (an additive motion would overshoot or stop short when the target's
   eyes are more or less open than the patient's); lids never cross;
 * gaze: the target's irises are placed by its own eye model at the patient's fitted eyeball angles;
@@ -27,6 +28,9 @@ from motionmask.geometry.eyes import EyeModel, eye_indices, eyelid_aperture, iri
 from motionmask.geometry.pose import NUM_MESH, Pose
 
 LID_RATIO_LIMITS = (0.4, 2.5)
+# inner lip contour, upper and lower points at the same position corner to corner (FACEMESH_LIPS)
+INNER_UPPER_LIP = np.array([191, 80, 81, 82, 13, 312, 311, 310, 415])
+INNER_LOWER_LIP = np.array([95, 88, 178, 87, 14, 317, 402, 318, 324])
 
 
 @dataclass(frozen=True)
@@ -69,9 +73,12 @@ def retarget(motion: np.ndarray, identity: np.ndarray, eye_angles: np.ndarray, p
     target = target or template_face()
     m = np.array(motion, np.float64)
     idx = eye_indices()
-    ratio = np.clip(target.aperture / np.maximum(eyelid_aperture(identity), 1e-6), *LID_RATIO_LIMITS)
-    lids = np.concatenate([idx["upper"], idx["lower"]], axis=1)  # (2, 14)
-    m[lids, 1] *= ratio[:, None]
+    # per lid point pair: target gap / patient gap (frontal y), so a closure of the patient closes the target
+    gap_t = target.points[idx["lower"], 1] - target.points[idx["upper"], 1]
+    gap_p = identity[idx["lower"], 1] - identity[idx["upper"], 1]
+    ratio = np.clip(gap_t / np.maximum(gap_p, 1e-6), *LID_RATIO_LIMITS)  # (2, 7)
+    m[idx["upper"], 1] *= ratio
+    m[idx["lower"], 1] *= ratio
     out = target.points + m
     # lids never cross: where the lower lid rose above the upper one, both meet in the middle
     up, lo = idx["upper"], idx["lower"]
@@ -80,5 +87,12 @@ def retarget(motion: np.ndarray, identity: np.ndarray, eye_angles: np.ndarray, p
     crossed = gap < 0
     out[up, 1] = np.where(crossed, mid, out[up, 1])
     out[lo, 1] = np.where(crossed, mid, out[lo, 1])
+    # nor do the lips: an identity taken while the patient spoke has an open mouth, so closing it moves the
+    # (closed) template's inner lips past each other
+    gap = out[INNER_LOWER_LIP, 1] - out[INNER_UPPER_LIP, 1]
+    mid = 0.5 * (out[INNER_LOWER_LIP, 1] + out[INNER_UPPER_LIP, 1])
+    crossed = gap < 0
+    out[INNER_UPPER_LIP, 1] = np.where(crossed, mid, out[INNER_UPPER_LIP, 1])
+    out[INNER_LOWER_LIP, 1] = np.where(crossed, mid, out[INNER_LOWER_LIP, 1])
     out[NUM_MESH:] = iris_points(target.eyes, eye_angles).reshape(10, 3)
     return pose.apply(out)

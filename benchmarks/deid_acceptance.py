@@ -1,0 +1,129 @@
+"""Acceptance of the mask mode on the team's videos: fail-closed, lineup, trackability, motion, DM reconstruction.
+
+For every video in ../shared/data/videos (or those given): ``deidentify`` it (mask mode), then ``evaluate`` the output
+against the original with the identity judge on EVERY frame (dlib: every face it finds in the output vs the original
+face of that frame), a lineup gallery of one folder per identity (d18/d19 are the same man: each is the other's
+gallery clip; every other patient's gallery entry is frames of their own original clip), the re-tracked output
+(motion correlations, blinks, 4-6 Hz band power, face found), and DM's reconstruction error of the fitted geometry
+on the original track. Prints a table and writes ``OUT/summary.json``.
+
+    .venv/bin/python benchmarks/deid_acceptance.py [--out out/acceptance] [--identity-every 1] [videos ...]
+
+Slow (about an hour on 2 cores for all ~4,600 frames with the judge on every frame); not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from motionmask.deidentify_video import deidentify_video
+from motionmask.evaluation.run import evaluate
+from motionmask.geometry import FaceGeometry, reconstruction_error
+from motionmask.track_video import VideoTrack
+
+ROOT = Path(__file__).resolve().parents[1]
+VIDEOS = Path(os.environ.get("MOTIONMASK_SHARED", ROOT.parent / "shared")) / "data" / "videos"
+SAME_PERSON = {"liveportrait/d18.mp4": "liveportrait/d19.mp4", "liveportrait/d19.mp4": "liveportrait/d18.mp4"}
+
+
+def all_videos() -> list[str]:
+    return sorted(str(p.relative_to(VIDEOS)) for p in VIDEOS.rglob("*.mp4"))
+
+
+def build_gallery(out: Path, videos: list[str]) -> Path:
+    """One identity folder per person (a symlink to an original clip); d18 and d19 are one person."""
+    gallery = out / "gallery"
+    for rel in videos:
+        if rel == "facenet-pytorch/crowd.mp4":
+            continue
+        name = rel.replace("/", "_").removesuffix(".mp4")
+        folder = gallery / name
+        folder.mkdir(parents=True, exist_ok=True)
+        link = folder / "clip.mp4"
+        if not link.exists():
+            link.symlink_to((VIDEOS / SAME_PERSON.get(rel, rel)).resolve())
+    return gallery
+
+
+def reconstruction(track: VideoTrack) -> dict:
+    geom = FaceGeometry(smoothing=False)
+    errs = []
+    for t, lm in enumerate(track.landmarks[:, 0]):
+        if not np.isfinite(lm).all():
+            geom.reset()
+            continue
+        errs.append(reconstruction_error(geom.update(lm, track.timestamps_ms[t]), lm))
+    return {k: float(np.mean([e[k] for e in errs])) if errs else float("nan") for k in ("eyelids", "iris")}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("videos", nargs="*", help="paths relative to ../shared/data/videos (default: all)")
+    ap.add_argument("--out", default=str(ROOT / "out" / "acceptance"))
+    ap.add_argument("--identity-every", type=int, default=1, help="judge every k-th frame (1 = every frame)")
+    args = ap.parse_args(argv)
+    if not VIDEOS.is_dir():
+        print(f"{VIDEOS} is absent: the acceptance run needs the team's videos", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    videos = args.videos or all_videos()
+    gallery = build_gallery(out, all_videos())
+    rows = {}
+    summary_path = out / "summary.json"
+    if summary_path.exists():
+        rows = json.loads(summary_path.read_text())
+    for rel in videos:
+        name = rel.replace("/", "_").removesuffix(".mp4")
+        d = out / name
+        d.mkdir(exist_ok=True)
+        t0 = time.perf_counter()
+        s = deidentify_video(VIDEOS / rel, d / "mask.mp4", signals_path=d / "signals.npz")
+        fps = s["frames"] / (time.perf_counter() - t0)
+        patient = None if rel == "facenet-pytorch/crowd.mp4" else name
+        r = evaluate(VIDEOS / rel, d / "mask.mp4", d / "report", gallery=gallery if patient else None,
+                     patient=patient, identity_frames=max(1, s["frames"] // args.identity_every))
+        track_o = VideoTrack.load(d / "report" / "original_track.npz")
+        track_p = VideoTrack.load(d / "report" / "processed_track.npz")
+        ident = r["identity"]
+        per_frame = ident.get("per_frame", [])
+        worst = min((f["min_distance"] for f in per_frame), default=float("inf"))
+        row = {
+            "frames": s["frames"], "deidentify_fps": round(fps, 1), "faces_replaced": s["faces_replaced"],
+            "regions_covered": s["regions_covered"], "frames_covered": s["frames_covered"],
+            "judged_frames": len(per_frame), "frames_with_output_face": sum(f["processed_faces"] > 0 for f in per_frame),
+            "min_distance": worst, "leak_fraction": ident.get("leak_fraction"),
+            "rank1": ident.get("rank1"),
+            "face_found_output": float(track_p.face_present[:, 0].mean()),
+            "face_found_original": float(track_o.face_present[:, 0].mean()),
+            "r_x": r["motion"].get("pearson_x"), "r_y": r["motion"].get("pearson_y"),
+            "r_cca": r["motion"].get("pearson_cca"),
+            "blink_precision": r["blinks"].get("precision"), "blink_recall": r["blinks"].get("recall"),
+            "blinks_original": r["blinks"].get("n_blinks_original"),
+            "tremor_deviation": r["tremor"].get("relative_deviation"),
+            "reconstruction": reconstruction(track_o),
+        }
+        rows[rel] = row
+        tmp = summary_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(rows, indent=1, default=float))
+        tmp.replace(summary_path)
+        print(rel, json.dumps(row, default=float), flush=True)
+    cols = ["frames", "deidentify_fps", "min_distance", "leak_fraction", "rank1", "face_found_output", "r_x", "r_y",
+            "r_cca", "blink_precision", "blink_recall", "tremor_deviation"]
+    print(f"{'video':<36}" + "".join(f"{c[:10]:>11}" for c in cols) + f"{'lid err':>9}{'iris err':>9}")
+    for rel, row in rows.items():
+        vals = [row.get(c) for c in cols]
+        print(f"{rel:<36}" + "".join(f"{v:>11.3f}" if isinstance(v, float) else f"{v!s:>11}" for v in vals)
+              + f"{row['reconstruction']['eyelids']:>9.4f}{row['reconstruction']['iris']:>9.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
