@@ -98,7 +98,8 @@ def main(argv=None) -> int:
         row = {
             "frames": s["frames"], "deidentify_fps": round(fps, 1), "faces_replaced": s["faces_replaced"],
             "regions_covered": s["regions_covered"], "frames_covered": s["frames_covered"],
-            "judged_frames": len(per_frame), "frames_with_output_face": sum(f["processed_faces"] > 0 for f in per_frame),
+            "judged_frames": len(per_frame),
+            "frames_with_output_face": sum(f["processed_faces"] > 0 for f in per_frame),
             "min_distance": worst, "leak_fraction": ident.get("leak_fraction"),
             "rank1": ident.get("rank1"),
             "face_found_output": float(track_p.face_present[:, 0].mean()),
