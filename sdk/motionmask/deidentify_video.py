@@ -77,7 +77,12 @@ def deidentify_video(video: Path, out: Path, mode: str = "mask", bundle_path=Non
 
 
 def write_signals(frames: list[dict], path: Path, fps: float) -> None:
-    """Per-frame motion parameters of the first face (the DM "quantitative parameters"), NaN where absent."""
+    """Per-frame motion parameters of the first face (the DM "quantitative parameters"), NaN where absent.
+
+    Keys: pose_euler_deg (T, 3), pose_translation_px (T, 3), pose_scale (T,), ear (T, 2), eyelid_aperture (T, 2),
+    eye_angles_deg (T, 2, 2), motion (T, 478, 3) (pose-normalised offsets from the identity shape), blinks (K, 2)
+    start/end frames, landmarks (T, 478, 3) of the face drawn in the output (the template, not the patient).
+    """
     keys = sorted({k for fr in frames for f in fr["faces"][:1] for k in f.signals})
     out = {"timestamps_ms": np.array([fr["timestamp_ms"] for fr in frames]), "fps": np.float64(fps)}
     for k in keys:
@@ -87,6 +92,13 @@ def write_signals(frames: list[dict], path: Path, fps: float) -> None:
             if fr["faces"] and k in fr["faces"][0].signals:
                 arr[i] = fr["faces"][0].signals[k]
         out[k] = arr
+    if "ear" in out:  # blink events (DM/FMP: closure of 60-700 ms below the EAR threshold), start/end frames
+        from motionmask.evaluation.blinks import DEFAULT_THRESHOLD, detect_blinks
+
+        ear = np.nanmean(out["ear"].astype(np.float64), axis=1)
+        out["blinks"] = np.asarray(detect_blinks(ear, fps, DEFAULT_THRESHOLD),
+                                   np.int32).reshape(-1, 2)
+        out["blink_threshold"] = np.float64(DEFAULT_THRESHOLD)
     out["landmarks"] = np.stack([fr["faces"][0].landmarks if fr["faces"] else np.full((478, 3), np.nan, np.float32)
                                  for fr in frames]).astype(np.float32)
     with atomic_output(path) as tmp, open(tmp, "wb") as fh:
