@@ -102,6 +102,8 @@ class FaceTracker:
         self._last_ts: float | None = None
         self._on_close = on_close
         self.crop_sink: Callable[[str, np.ndarray], None] | None = None  # sees every model input (calibration)
+        # whole-frame detections of the latest call (None when it ran no detector: max_faces already tracked)
+        self.last_detections: list[roi_mod.Rect] | None = None
 
     # ---- construction ---------------------------------------------------------------------------------------------
     @classmethod
@@ -190,15 +192,17 @@ class FaceTracker:
         return [roi_mod.rect_from_detection(d.box_norm, d.keypoints_norm, (w, h), self._p["face_roi_from_detection"])
                 for d in found]
 
-    def detect_all(self, image: np.ndarray, min_tile_px: int = 192, tile_overlap: float = 0.25) -> list[roi_mod.Rect]:
+    def detect_all(self, image: np.ndarray, min_tile_px: int = 192, tile_overlap: float = 0.25,
+                   full_frame: list[roi_mod.Rect] | None = None) -> list[roi_mod.Rect]:
         """Every face the detector finds, small ones too: the whole frame plus overlapping square tiles.
 
         The short-range detector sees its input at 128x128 and needs a face of ~20 px there, so faces under ~1/6
         of the frame's short side are missed. Tiles of 1/2, 1/4, ... of the short side (down to ``min_tile_px``,
-        overlapping by ``tile_overlap``) make small faces large enough. Used to fail closed.
+        overlapping by ``tile_overlap``) make small faces large enough. Used to fail closed. ``full_frame``: the
+        whole-frame detections when already computed for this image (``last_detections`` after a track call).
         """
         h, w = image.shape[:2]
-        rects = self._detect(image)
+        rects = list(self._detect(image) if full_frame is None else full_frame)
         side = min(h, w) // 2
         while side >= min_tile_px:
             step = max(int(side * (1 - tile_overlap)), 1)
@@ -214,8 +218,10 @@ class FaceTracker:
 
     def _process(self, image: np.ndarray, tracks: list[roi_mod.Rect], smooth_ts: float | None) -> list[TrackedFace]:
         rois = list(tracks)
+        self.last_detections = None
         if len(rois) < self.options.max_faces:
-            for cand in self._detect(image):
+            self.last_detections = self._detect(image)
+            for cand in self.last_detections:
                 if len(rois) >= self.options.max_faces:
                     break
                 # A detection that overlaps a tracked face is that face: keep the tracked ROI.
