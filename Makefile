@@ -19,6 +19,7 @@ DEFAULT_BUNDLE := $(CACHE)/bundles/motionmask-onnx-fp32.bundle
 
 setup: $(STAMP)
 	$(VPY) -m motionmask_compress.zoo.weights
+	$(VPY) -m motionmask_compress.zoo.pose_onnx
 	test -f $(DEFAULT_BUNDLE) || $(VENV)/bin/motionmask-build bundle --target onnx --precision fp32 --out $(DEFAULT_BUNDLE) --quiet
 
 demo: setup

@@ -80,7 +80,7 @@ def _cmd_evaluate(args) -> int:
     result = evaluate(
         Path(args.original), Path(args.processed), Path(args.out), gallery=Path(args.gallery) if args.gallery else None,
         patient=args.patient, blink_labels=args.blink_labels, bundle=args.bundle, identity_frames=args.identity_frames,
-        identity=not args.no_identity,
+        identity=not args.no_identity, body=not args.no_body, body_frames=args.body_frames,
         progress_factory=lambda total, desc: _progress(total, desc, not args.quiet),
     )
     from motionmask.evaluation import flatten
@@ -137,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--identity-frames", type=int, help="frame pairs sampled for the identity judge "
                    "(default: one every 4 s of video, at least 8)")
     e.add_argument("--no-identity", action="store_true", help="skip the identity judge")
+    e.add_argument("--no-body", action="store_true", help="skip the body-keypoint (pose) comparison")
+    e.add_argument("--body-frames", type=int, help="frames sampled for body keypoints (default: one per 2 s, >= 10)")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(fn=_cmd_evaluate)
     return parser

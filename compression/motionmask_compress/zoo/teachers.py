@@ -1,4 +1,5 @@
-"""The FP32 PyTorch teachers: MediaPipe's face detector, face mesh and iris/eyelid models.
+"""The FP32 PyTorch teachers: MediaPipe's face detector, face mesh, iris/eyelid and BlazePose (detector + full
+landmark) models.
 
 Each teacher wraps a :class:`TFLiteGraphModule` built from the original TFLite file (weights from the mediapipe
 wheel, see ``weights.py``) and names its outputs as the bundle does. Inputs are NCHW float32 in the value range of
@@ -19,7 +20,7 @@ class Teacher(nn.Module):
     """A MediaPipe model as a PyTorch module with named, reshaped outputs.
 
     Attributes:
-        role: face_detector, face_mesh or iris.
+        role: face_detector, face_mesh, iris, pose_detector or pose_landmark.
         spec: the role's entry of teachers.json (input size, value range, output shapes).
     """
 
@@ -54,3 +55,17 @@ def face_mesh_teacher() -> Teacher:
 @register_model("iris_teacher")
 def iris_teacher() -> Teacher:
     return Teacher("iris")
+
+
+@register_model("pose_detector_teacher")
+def pose_detector_teacher() -> Teacher:
+    """BlazePose detector (pose_detection.tflite): 224x224 in [-1, 1] -> 2254 SSD boxes (face box + 4 keypoints)."""
+    return Teacher("pose_detector")
+
+
+@register_model("pose_landmark_teacher")
+def pose_landmark_teacher() -> Teacher:
+    """BlazePose GHUM full (pose_landmark_full.tflite): 256x256 in [0, 1] -> 39 landmarks (33 + 6 auxiliary) with
+    raw visibility/presence logits, pose flag (already a probability), segmentation logits, 64x64 heatmaps, world
+    landmarks."""
+    return Teacher("pose_landmark")

@@ -5,7 +5,9 @@ weight becomes an ordinary ``nn.Conv2d`` / ``nn.PReLU`` parameter, named after t
 differentiable, runs on CUDA, exports with torch.export, and can be distilled or quantized per module name.
 
 Layout: 4-D activations are kept NCHW inside the module (the PyTorch convention, and what the exporters expect);
-the few layout-sensitive ops (RESHAPE, CONCATENATION, PAD) translate their NHWC semantics. The model input is
+the few layout-sensitive ops (RESHAPE, CONCATENATION, PAD, DEPTH_TO_SPACE) translate their NHWC semantics.
+Sparse constant weights (TFLite sparsity parameters, e.g. the pose detector's pruned fp16 convs) are densified
+when the graph is read, exactly as TFLite's DENSIFY op does. The model input is
 NCHW; outputs keep the shapes the TFLite model declares.
 """
 
@@ -47,6 +49,51 @@ class _Step:
     params: dict = field(default_factory=dict)
 
 
+def _segment_values(vec) -> np.ndarray | None:
+    return None if vec is None else np.asarray(vec.values, dtype=np.int64)
+
+
+def densify(values: np.ndarray, shape: tuple[int, ...], sparsity) -> np.ndarray:
+    """Dense array from a TFLite sparse tensor (port of ``FormatConverter::SparseToDense``).
+
+    Source: tensorflow/lite/kernels/internal/utils/sparsity_format_converter.cc. ``sparsity`` is the flatbuffer's
+    ``SparsityParametersT``: traversal order over the (possibly blocked) dimensions, then per-level metadata,
+    DENSE (size) or SPARSE_CSR (segments + indices). ``values`` holds only the stored elements, in order.
+    """
+    order = [int(d) for d in sparsity.traversalOrder]
+    block_map = [] if sparsity.blockMap is None else [int(d) for d in sparsity.blockMap]
+    levels = sparsity.dimMetadata
+    n = len(shape)
+    block_size = {d: int(levels[order.index(n + k)].denseSize) for k, d in enumerate(block_map)}
+    out = np.zeros(shape, dtype=values.dtype)
+    idx = [0] * len(order)  # index per traversal level
+
+    def populate(level: int, prev: int) -> None:
+        if level == len(order):
+            expanded = [0] * len(order)
+            for lv, d in enumerate(order):
+                expanded[d] = idx[lv]
+            dense = [expanded[d] * block_size.get(d, 1) for d in range(n)]
+            for k, d in enumerate(block_map):
+                dense[d] += expanded[n + k]
+            out[tuple(dense)] = values[prev]
+            return
+        meta = levels[level]
+        if meta.format == 0:  # DENSE
+            size = int(meta.denseSize)
+            for i in range(size):
+                idx[level] = i
+                populate(level + 1, prev * size + i)
+        else:  # SPARSE_CSR
+            segments, indices = _segment_values(meta.arraySegments), _segment_values(meta.arrayIndices)
+            for i in range(int(segments[prev]), int(segments[prev + 1])):
+                idx[level] = int(indices[i])
+                populate(level + 1, i)
+
+    populate(0, 0)
+    return out
+
+
 def _module_name(tensor_name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]", "_", tensor_name.split("/")[0]) or "op"
 
@@ -58,8 +105,9 @@ class TFLiteGraphModule(nn.Module):
         tflite_bytes: the .tflite file contents.
         output_names: names for the graph outputs, in the order the TFLite model lists them.
 
-    Supported ops: CONV_2D, DEPTHWISE_CONV_2D, PRELU, RELU, RELU6, ADD, MAX_POOL_2D, AVERAGE_POOL_2D, PAD,
-    RESHAPE, CONCATENATION, DEQUANTIZE (of constants). Anything else raises NotImplementedError.
+    Supported ops: CONV_2D, DEPTHWISE_CONV_2D, PRELU, RELU, RELU6, LOGISTIC, ADD, MAX_POOL_2D, AVERAGE_POOL_2D,
+    PAD, RESHAPE, CONCATENATION, DEPTH_TO_SPACE, RESIZE_BILINEAR, DEQUANTIZE and DENSIFY (of constants).
+    Anything else raises NotImplementedError.
     """
 
     def __init__(self, tflite_bytes: bytes, output_names: tuple[str, ...]):
@@ -76,7 +124,9 @@ class TFLiteGraphModule(nn.Module):
             data = model.buffers[tensor.buffer].data
             if data is not None and len(data):
                 arr = np.frombuffer(bytes(bytearray(data)), dtype=_TFL_DTYPES[tensor.type])
-                self._consts[idx] = arr.reshape([int(d) for d in tensor.shape]).astype(
+                shape = tuple(int(d) for d in tensor.shape)
+                arr = densify(arr, shape, tensor.sparsity) if tensor.sparsity is not None else arr.reshape(shape)
+                self._consts[idx] = arr.astype(
                     np.float32 if tensor.type in (0, 1) else arr.dtype
                 )
         self.input_index = int(graph.inputs[0])
@@ -114,7 +164,7 @@ class TFLiteGraphModule(nn.Module):
         out = int(op.outputs[0])
         opt = op.builtinOptions
         out_name = self._graph.tensors[out].name.decode()
-        if kind == "DEQUANTIZE" and ins[0] in self._consts:
+        if kind in ("DEQUANTIZE", "DENSIFY") and ins[0] in self._consts:  # sparse consts are dense already
             self._consts[out] = self._consts[ins[0]].astype(np.float32)
             return
         act = getattr(opt, "fusedActivationFunction", 0)
@@ -161,8 +211,14 @@ class TFLiteGraphModule(nn.Module):
             name = self._unique(out_name)
             self.add_module(name, prelu)
             self._steps.append(_Step("module", [ins[0]], out, name))
-        elif kind in ("RELU", "RELU6"):
+        elif kind in ("RELU", "RELU6", "LOGISTIC"):
             self._steps.append(_Step(kind.lower(), ins, out))
+        elif kind == "DEPTH_TO_SPACE":
+            self._steps.append(_Step("depth_to_space", [ins[0]], out, params={"bs": int(opt.blockSize)}))
+        elif kind == "RESIZE_BILINEAR":
+            if opt.alignCorners or not opt.halfPixelCenters:
+                raise NotImplementedError("RESIZE_BILINEAR is supported with half_pixel_centers only")
+            self._steps.append(_Step("resize_bilinear", [ins[0]], out, params={"size": self._shape(out)[1:3]}))
         elif kind == "ADD":
             if any(i in self._consts for i in ins):
                 raise NotImplementedError("ADD with a constant operand")
@@ -225,6 +281,15 @@ class TFLiteGraphModule(nn.Module):
                 y = F.relu(x)
             elif step.kind == "relu6":
                 y = F.relu6(x)
+            elif step.kind == "logistic":
+                y = torch.sigmoid(x)
+            elif step.kind == "depth_to_space":  # NHWC DepthToSpace (DCR): channel k = (i * bs + j) * C + c
+                n, c, h, w = x.shape
+                bs = p["bs"]
+                y = x.reshape(n, bs, bs, c // (bs * bs), h, w).permute(0, 3, 4, 1, 5, 2)
+                y = y.reshape(n, c // (bs * bs), h * bs, w * bs)
+            elif step.kind == "resize_bilinear":  # half-pixel centres, edge clamp == align_corners=False
+                y = F.interpolate(x, size=p["size"], mode="bilinear", align_corners=False)
             elif step.kind == "add":
                 y = self._activate(x + env[step.inputs[1]], p["act"])
             elif step.kind == "maxpool":

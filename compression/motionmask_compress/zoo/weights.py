@@ -38,7 +38,7 @@ def _sha256(path: Path) -> str:
 
 
 def teacher_path(role: str) -> Path:
-    """Path of the verified teacher .tflite for ``role`` (face_detector, face_mesh, iris).
+    """Path of the verified teacher .tflite for ``role`` (a key of teachers.json).
 
     Raises:
         WeightsError: the file is missing or its sha256 differs (run ``make setup``).

@@ -32,6 +32,11 @@ KEY_ROWS = [
     ("identity.leak_fraction", "Identity: frames where the original shows through (< 0.45)"),
     ("identity.reidentified_fraction", "Identity: frames under dlib's same-person threshold (< 0.6)"),
     ("identity.rank1", "Identity: Rank-1 re-identification in the gallery (DM)"),
+    ("body.oks_mean", "Body: mean OKS of the processed keypoints vs the original (FMP)"),
+    ("body.ap50", "Body: AP at OKS 0.5 (FMP AP^0.5)"),
+    ("body.ap50_95", "Body: AP averaged over OKS 0.5:0.95 (FMP AP^0.5:0.95)"),
+    ("body.compared_frames", "Body: compared frames"),
+    ("body.frames_without_body", "Body: sampled frames whose original shows no body"),
     ("frames.total", "Frames compared"),
     ("frames.used", "Frames with a face in both videos"),
 ]
@@ -133,6 +138,22 @@ def _figures(result: dict) -> list[tuple[str, str]]:
         ax.set_ylabel("distance to original face")
         ax.legend(fontsize=8)
         figs.append(("Identity: distance of the processed face to the original face per sampled frame", _png(fig)))
+    body = result.get("body", {})
+    if body.get("per_frame") and "oks_mean" in body:
+        rows = [r for r in body["per_frame"] if r.get("original_body")]
+        fig, ax = plt.subplots(figsize=(13, 3))
+        ax.plot([r["frame"] for r in rows], [r["oks"] for r in rows], "o-", ms=3, label="OKS")
+        missing = [r["frame"] for r in body["per_frame"] if not r.get("original_body")]
+        if missing:
+            ax.plot(missing, [0.0] * len(missing), "x", color="gray", label="no body in the original")
+        for t, style in ((0.5, "--"), (0.95, ":")):
+            ax.axhline(t, color="k", ls=style, lw=0.8, label=f"OKS {t}")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("frame")
+        ax.set_ylabel("OKS")
+        ax.legend(fontsize=8)
+        figs.append(("Body keypoints: OKS of the processed frame against the original per sampled frame (FMP)",
+                     _png(fig)))
     return figs
 
 
@@ -152,7 +173,7 @@ def write_html(result: dict, path: Path) -> Path:
              f"{frames.get('used_by', {})}."]
     if "warning" in frames:
         notes.append(frames["warning"])
-    for section in ("tremor", "identity"):
+    for section in ("tremor", "identity", "body"):
         for key in ("error", "skipped"):
             if key in result.get(section, {}):
                 notes.append(f"{section}: {result[section][key]}")
