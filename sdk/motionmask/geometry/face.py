@@ -5,7 +5,8 @@ reconstruction" and "Eye reconstruction"):
 
 1. head pose: weighted Procrustes of the mesh against the reference shape (the template face's frame);
 2. identity shape (median of the first ~1 s of pose-normalised meshes, then fixed; refreshed by :meth:`reset` when
-   the track is lost) and motion = pose-normalised mesh - identity;
+   the track is lost; its inner lips take the most closed mouth seen) and motion = pose-normalised mesh -
+   identity;
 3. eyelids: the 16-point contour of each eye from the iris/eyelid model (part of the mesh), EAR and aperture;
 4. eyeballs: SGAEM static parameters estimated from the same first frames, then two angles per eye fitted per frame
    by Gauss-Newton (closed eyes keep the previous angles);
@@ -31,9 +32,11 @@ from motionmask.geometry.eyes import (
     iris_points,
 )
 from motionmask.geometry.pose import NUM_MESH, Pose, estimate_pose, geometry_constants, orthonormalize
-from motionmask.geometry.retarget import TargetShape, retarget, template_face
+from motionmask.geometry.retarget import INNER_LOWER_LIP, INNER_UPPER_LIP, TargetShape, retarget, template_face
 from motionmask.geometry.shape import IdentityEstimator
 from motionmask.tracking.smoothing import OneEuroFilter
+
+_INNER_LIPS = np.concatenate([INNER_UPPER_LIP, INNER_LOWER_LIP])
 
 
 @dataclass
@@ -101,6 +104,8 @@ class FaceGeometry:
         pose, norm = estimate_pose(lm, self.reference.points)
         collecting = not self._identity.fixed
         identity = self._identity.update(norm)
+        if self._identity.fixed:
+            identity = self._neutral_mouth(norm, identity)
         if collecting:  # the eye model is estimated from the same first frames, then fixed
             self._eyes = estimate_eye_model(self._identity.samples)
         ts = None if timestamp_ms is None or not self.smoothing else timestamp_ms / 1000.0
@@ -119,6 +124,22 @@ class FaceGeometry:
             angles = self._filters["gaze"].apply(angles, ts)
         return FaceParams(pose, norm, identity, motion, ear, eyelid_aperture(identity + motion), angles, residual,
                           self._eyes, self._identity.fixed)
+
+    def _neutral_mouth(self, norm: np.ndarray, identity: np.ndarray) -> np.ndarray:
+        """The identity's mouth is the most closed mouth seen on the track.
+
+        DM fixes the shape after the first frame(s); a patient who speaks or smiles in that second would get an open
+        mouth as "identity", and closing it later would be a negative opening the (closed) target cannot show. So
+        whenever the inner lips are closer than in the identity, the identity's inner-lip points take this frame's
+        (a monotone refinement, at moments the mouth is closed; the outer lips and jaw keep the first-second shape, so
+        nothing visible jumps: the inner lips of the target are closed at that moment either way).
+        """
+        gap = float(np.mean(norm[INNER_LOWER_LIP, 1] - norm[INNER_UPPER_LIP, 1]))
+        if gap < float(np.mean(identity[INNER_LOWER_LIP, 1] - identity[INNER_UPPER_LIP, 1])):
+            identity = identity.copy()
+            identity[_INNER_LIPS] = norm[_INNER_LIPS]
+            self._identity.override(identity)
+        return identity
 
     def _smooth_pose(self, pose: Pose, ts: float) -> Pose:
         vec = np.concatenate([pose.R.ravel(), pose.t, [np.log(pose.s)]])

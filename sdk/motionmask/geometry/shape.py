@@ -63,6 +63,12 @@ class IdentityEstimator:
             self._shape = np.median(np.stack(self._buffer), axis=0)
         return self._shape
 
+    def override(self, shape: np.ndarray) -> None:
+        """Replace the fixed identity (e.g. a refined region); only once the identity is fixed."""
+        if not self.fixed:
+            raise RuntimeError("the identity is not fixed yet")
+        self._shape = np.array(shape, np.float64)
+
     def motion(self, normalised: np.ndarray) -> np.ndarray:
         """Per-frame motion = pose-normalised mesh - identity shape (same shape as the input)."""
         if self._shape is None:
