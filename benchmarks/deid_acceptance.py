@@ -53,7 +53,8 @@ def build_gallery(out: Path, videos: list[str]) -> Path:
 
 
 def reconstruction(track: VideoTrack) -> dict:
-    geom = FaceGeometry(smoothing=False)
+    """DM reconstruction error of the geometry the mask is drawn from (smoothing on, as in the pipeline)."""
+    geom = FaceGeometry(smoothing=True)
     errs = []
     for t, lm in enumerate(track.landmarks[:, 0]):
         if not np.isfinite(lm).all():
