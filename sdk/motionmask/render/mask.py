@@ -4,8 +4,9 @@ Input is a 478-point face mesh in image pixels (MediaPipe layout: 0-467 surface,
 scale of x, larger z = farther from the camera). The surface is drawn with Lambert + a little Blinn-Phong shading
 from per-vertex normals under one fixed light, triangles in painter's order (farthest first) into a triangle-id
 buffer, then colours are interpolated per pixel (Gouraud) from the id buffer. Eyes (sclera, iris disc, pupil, clipped
-by the eyelid contour) and the mouth interior are drawn under the surface, so nearer triangles (the nose in a turned
-head) occlude them; lash lines are drawn on top. Only numpy + OpenCV, one pass per face.
+by the eyelid contour) are drawn under the surface, so nearer triangles (the nose in a turned head) occlude them; the
+mouth opening is drawn under it and again on top (its edge is the inner-lip loop); lash lines are drawn on top.
+Only numpy + OpenCV, one pass per face.
 """
 
 from __future__ import annotations
@@ -255,6 +256,10 @@ def _render_roi(mesh: np.ndarray, tri: np.ndarray, size: tuple[int, int], style:
     for brow in (LEFT_BROW, RIGHT_BROW):
         if visible[list(brow)].any():
             _overlay(img, q3, surface, pts[list(brow), :2], _lut(tuple(style.brow)), style.brow_opacity, 0.1)
+    # the mouth opening is drawn again on top: its edge must be the inner-lip vertex loop itself. Under the surface
+    # only, the lip-roll triangles inside the loop (folded back when the mouth opens) cover part of it, and the
+    # visible edge then moves non-linearly with the opening (a tracker reading the mask sees a different lip motion)
+    cv2.fillPoly(img, [mouth], style.mouth, cv2.LINE_AA, SHIFT)
     # lash lines on top
     eyes = ((LEFT_UPPER_LID, LEFT_LOWER_LID, LEFT_EYE), (RIGHT_UPPER_LID, RIGHT_LOWER_LID, RIGHT_EYE))
     for upper, lower, lid in eyes:
