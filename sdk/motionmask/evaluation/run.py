@@ -187,18 +187,22 @@ def evaluate(original: Path, processed: Path, out_dir: Path, gallery: Path | Non
     """Track (or load) both videos, compute every metric, write ``report.json`` and ``report.html``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    clock = {"start": time.perf_counter()}
     track_o, video_o = _track(Path(original), out_dir, "original", bundle, progress_factory)
     track_p, video_p = _track(Path(processed), out_dir, "processed", bundle, progress_factory)
+    clock["tracked"] = time.perf_counter()
     result = evaluate_tracks(track_o, track_p)
     result["inputs"] = {"original": str(original), "processed": str(processed)}
     if blink_labels is not None:
         labels = read_blink_labels(Path(blink_labels))
         result["blinks"]["labels"] = detector_vs_labels(mean_ear(track_o.landmarks[:, 0]), track_o.fps, labels)
+    clock["metrics"] = time.perf_counter()
     if identity and video_o is not None and video_p is not None:
         result["identity"] = identity_metrics(video_o, video_p, identity_frames, gallery, patient, progress_factory)
     else:
         result["identity"] = {"skipped": "identity needs both videos (not track files)" if identity
                               else "disabled (--no-identity)"}
+    clock["identity"] = time.perf_counter()
     if body and video_o is not None and video_p is not None:
         try:
             result["body"] = body_metrics(video_o, video_p, body_frames, progress_factory)
@@ -206,11 +210,24 @@ def evaluate(original: Path, processed: Path, out_dir: Path, gallery: Path | Non
             result["body"] = {"error": str(exc)}
     else:
         result["body"] = {"skipped": "body keypoints need both videos (not track files)" if body else "disabled"}
+    clock["body"] = time.perf_counter()
     from motionmask.evaluation.report import write_html
 
+    duration_s = len(track_o.landmarks) / track_o.fps if track_o.fps else float("nan")
+    result["timing"] = {
+        "video_seconds": duration_s,
+        "tracking_s": clock["tracked"] - clock["start"],
+        "metrics_s": clock["metrics"] - clock["tracked"],
+        "identity_s": clock["identity"] - clock["metrics"],
+        "body_s": clock["body"] - clock["identity"],
+    }
+    html = time.perf_counter()
+    write_html(result, out_dir / "report.html")
+    result["timing"]["html_s"] = time.perf_counter() - html
+    result["timing"]["realtime_factor_excluding_tracking"] = duration_s / (
+        time.perf_counter() - clock["tracked"])
     report = to_jsonable(result)
     tmp = out_dir / f".report.json.tmp{os.getpid()}"
     tmp.write_text(json.dumps(report, indent=1))
     os.replace(tmp, out_dir / "report.json")
-    write_html(result, out_dir / "report.html")
     return result
