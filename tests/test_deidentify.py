@@ -150,3 +150,15 @@ def test_bad_video_gives_an_error_and_no_output(tmp_path, content, capsys):
     assert "error" in capsys.readouterr().err.lower()
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == (["in.mp4"] if content is not None
                                                                               else [])
+
+
+def test_a_lost_track_covers_the_frame(data_dir, astronaut):
+    """Two faces; when one disappears (a lost track) that frame is covered whole, the next is not."""
+    d0 = next(f for _, _, f in iter_frames(data_dir / D0, max_frames=1))
+    both = np.concatenate([cv2.resize(astronaut[20:260, 100:340], (384, 384)), cv2.resize(d0, (384, 384))], axis=1)
+    one = both.copy()
+    one[:, 384:] = 128
+    with FaceDeidentifier.create_from_options(FaceDeidentifierOptions(running_mode=RunningMode.VIDEO)) as d:
+        results = [d.deidentify_for_video(f, 40.0 * i) for i, f in enumerate([both, both, one, one])]
+    assert [len(r.faces) for r in results] == [2, 2, 1, 1]
+    assert [r.frame_covered for r in results] == [False, False, True, False]

@@ -5,7 +5,8 @@
         result = d.deidentify_for_video(frame_rgb, timestamp_ms)
 
 Fail closed: every face the tracker follows is replaced; a face the detector sees that is not replaced is covered
-(strong blur); a frame in which no face could be replaced is covered whole (we cannot tell that it shows no face).
+(strong blur); a frame in which no face could be replaced, or (video) in which a face replaced in the previous frame
+is neither replaced nor covered (a lost track), is covered whole.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ class FaceDeidentifier:
         self._last_ts: float | None = None
         self._queue: queue.Queue | None = None
         self._worker: threading.Thread | None = None
+        self._previous: list[tuple] = []  # boxes of the faces replaced in the previous video frame
 
     @classmethod
     def create_from_options(cls, options: FaceDeidentifierOptions) -> FaceDeidentifier:
@@ -191,8 +193,15 @@ class FaceDeidentifier:
                 box = _rect_box(rect)
                 out = cover(out, box, self._policy)
                 covered.append(box)
+        # Fail closed over time: a face replaced in the previous video frame that is neither replaced nor covered now
+        # means a track was lost (the face may still be there, turned or occluded): the whole frame is covered.
+        lost = timestamp_ms is not None and any(
+            not any(_box_contains(b, _centre(f.box)) or _box_contains(f.box, _centre(b)) for f in faces)
+            and not any(_box_contains(c, _centre(b)) for c in covered)
+            for b in self._previous)
+        self._previous = [f.box for f in faces if f.replaced] if timestamp_ms is not None else []
         frame_covered = False
-        if not any(f.replaced for f in faces) and self.options.cover_frames_without_face:
+        if (lost or not any(f.replaced for f in faces)) and self.options.cover_frames_without_face:
             out = cover_all(out, self._policy)
             frame_covered = True
         return FaceDeidentifierResult(out, faces, covered, frame_covered, timestamp_ms)
@@ -202,6 +211,14 @@ def _overlaps(rect, face: TrackedFace) -> bool:
     """A detection belongs to a replaced face when its centre lies inside that face's landmark box."""
     x0, y0, x1, y1 = face.box
     return x0 <= rect.center_x_px <= x1 and y0 <= rect.center_y_px <= y1
+
+
+def _centre(box) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
+
+
+def _box_contains(box, point) -> bool:
+    return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
 
 
 def _rect_box(rect) -> tuple[float, float, float, float]:
