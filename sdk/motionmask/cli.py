@@ -92,8 +92,8 @@ def _cmd_evaluate(args) -> int:
             value = flat[key]
             print(f"{key:34s} {value:.4g}" if isinstance(value, float) else f"{key:34s} {value}")
     t = result["timing"]
-    print(f"time: tracking {t['tracking_s']:.1f} s, metrics {t['metrics_s']:.1f} s, identity {t['identity_s']:.1f} s, "
-          f"body {t['body_s']:.1f} s, html {t['html_s']:.1f} s: "
+    print(f"time: tracking {t['tracking_s']:.1f} s, metrics {t['metrics_s']:.1f} s, body {t['body_s']:.1f} s, "
+          f"identity (in parallel) +{t['identity_wait_s']:.1f} s, html {t['html_s']:.1f} s: "
           f"{t['realtime_factor_excluding_tracking']:.1f}x real time excluding tracking")
     print(f"report: {Path(args.out) / 'report.json'}\n        {Path(args.out) / 'report.html'}")
     return 0
