@@ -188,7 +188,9 @@ class FaceDeidentifier:
         out, faces = self._renderer.render(image, tracked, timestamp_ms)
         # Fail closed: any face the detector sees that was not replaced is covered.
         covered = []
-        for rect in self._tracker.detect_all(image, full_frame=self._tracker.last_detections):
+        # tiles wholly inside a covered face region need no scan: nothing in them is shown
+        for rect in self._tracker.detect_all(image, full_frame=self._tracker.last_detections,
+                                             skip_tile=self._renderer.covers):
             if not any(_overlaps(rect, f) for f in tracked):
                 box = _rect_box(rect)
                 out = cover(out, box, self._policy)

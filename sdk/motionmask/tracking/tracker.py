@@ -193,13 +193,16 @@ class FaceTracker:
                 for d in found]
 
     def detect_all(self, image: np.ndarray, min_tile_px: int = 192, tile_overlap: float = 0.25,
-                   full_frame: list[roi_mod.Rect] | None = None) -> list[roi_mod.Rect]:
+                   full_frame: list[roi_mod.Rect] | None = None,
+                   skip_tile: Callable[[int, int, int, int], bool] | None = None) -> list[roi_mod.Rect]:
         """Every face the detector finds, small ones too: the whole frame plus overlapping square tiles.
 
         The short-range detector sees its input at 128x128 and needs a face of ~20 px there, so faces under ~1/6
         of the frame's short side are missed. Tiles of 1/2, 1/4, ... of the short side (down to ``min_tile_px``,
         overlapping by ``tile_overlap``) make small faces large enough. Used to fail closed. ``full_frame``: the
-        whole-frame detections when already computed for this image (``last_detections`` after a track call).
+        whole-frame detections when already computed for this image (``last_detections`` after a track call);
+        ``skip_tile(x0, y0, x1, y1)``: True for tiles that need no scan (e.g. wholly inside a region that is covered
+        anyway).
         """
         h, w = image.shape[:2]
         rects = list(self._detect(image) if full_frame is None else full_frame)
@@ -210,6 +213,8 @@ class FaceTracker:
             xs = sorted({*range(0, w - side + 1, step), w - side})
             for y in ys:
                 for x in xs:
+                    if skip_tile is not None and skip_tile(x, y, x + side, y + side):
+                        continue
                     for r in self._detect(image[y:y + side, x:x + side]):
                         rects.append(roi_mod.Rect(r.center_x_px + x, r.center_y_px + y, r.width_px, r.height_px,
                                                   r.rotation_rad))
