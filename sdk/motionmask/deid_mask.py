@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
 from motionmask.geometry import FaceGeometry, TargetShape, template_face
-from motionmask.render import FailClosedPolicy, MaskStyle, composite, face_region, load_triangles, render_mask
+from motionmask.render import FailClosedPolicy, MaskStyle, composite, load_triangles, render_mask
 
 MATCH_IOU = 0.3
 
@@ -47,7 +46,6 @@ class MaskPipeline:
         self.smoothing = smoothing
         self.triangles = load_triangles()
         self._tracks: list[tuple[tuple, FaceGeometry]] = []
-        self.covered_polygons: list[np.ndarray] = []  # face regions covered in the latest frame
 
     def reset(self) -> None:
         self._tracks = []
@@ -107,16 +105,4 @@ class MaskPipeline:
                                           iris=mesh[468:].astype(np.float32), confidence=float(face.confidence),
                                           replaced=ok, signals=signals))
         out = composite(image, regions, rendered, self.policy) if faces else image.copy()
-        self.covered_polygons = []
-        for r in regions:
-            try:
-                self.covered_polygons.append(face_region(r, self.policy))
-            except ValueError:  # too few finite points: composite() covered the whole frame
-                pass
         return out, faces
-
-    def covers(self, x0: int, y0: int, x1: int, y1: int) -> bool:
-        """Whether the rectangle lies wholly inside a region covered in the latest frame (its faces are hidden)."""
-        corners = ((x0, y0), (x1, y0), (x0, y1), (x1, y1))
-        return any(all(cv2.pointPolygonTest(poly.astype(np.float32), (float(x), float(y)), False) >= 0
-                       for x, y in corners) for poly in self.covered_polygons)

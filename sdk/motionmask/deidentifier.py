@@ -17,10 +17,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from motionmask.errors import InvalidInputError, RunningModeError
-from motionmask.render.compose import FailClosedPolicy, cover, cover_all
+from motionmask.render.compose import FailClosedPolicy, cover, cover_all, face_region
 from motionmask.tracking.tracker import FaceTracker, FaceTrackerOptions, RunningMode, TrackedFace
 
 __all__ = ["BaseOptions", "DeidentifiedFace", "FaceDeidentifier", "FaceDeidentifierOptions",
@@ -185,16 +186,29 @@ class FaceDeidentifier:
             tracked = self._tracker.track(image).faces
         else:
             tracked = self._tracker.track_for_video(image, timestamp_ms).faces
-        out, faces = self._renderer.render(image, tracked, timestamp_ms)
-        # Fail closed: any face the detector sees that was not replaced is covered.
-        covered = []
-        # tiles wholly inside a covered face region need no scan: nothing in them is shown
-        for rect in self._tracker.detect_all(image, full_frame=self._tracker.last_detections,
-                                             skip_tile=self._renderer.covers):
+        # Fail closed: any face the detector sees that is not tracked is covered. The covers go on first and the
+        # masks on top, so a cover box (a false detection next to a face, say) never hides part of a mask. Tiles
+        # wholly inside a tracked face's region need no scan: that region is covered by the mask's surround anyway.
+        hoods = []
+        for f in tracked:
+            try:
+                hoods.append(face_region(np.asarray(f.landmarks, np.float64), self._renderer.policy)
+                             .astype(np.float32))
+            except ValueError:
+                pass
+
+        def inside_hood(x0: int, y0: int, x1: int, y1: int) -> bool:
+            corners = ((x0, y0), (x1, y0), (x0, y1), (x1, y1))
+            return any(all(cv2.pointPolygonTest(h, (float(x), float(y)), False) >= 0 for x, y in corners)
+                       for h in hoods)
+
+        covered, base = [], image
+        for rect in self._tracker.detect_all(image, full_frame=self._tracker.last_detections, skip_tile=inside_hood):
             if not any(_overlaps(rect, f) for f in tracked):
                 box = _rect_box(rect)
-                out = cover(out, box, self._policy)
+                base = cover(base, box, self._policy)
                 covered.append(box)
+        out, faces = self._renderer.render(base, tracked, timestamp_ms)
         # Fail closed over time: a face replaced in the previous video frame that is neither replaced nor covered now
         # means a track was lost (the face may still be there, turned or occluded): the whole frame is covered.
         lost = timestamp_ms is not None and any(
