@@ -74,10 +74,3 @@ class IdentityEstimator:
         if self._shape is None:
             raise RuntimeError("no identity yet: call update() first")
         return np.asarray(normalised, np.float64) - self._shape
-
-
-def identity_from_meshes(normalised: np.ndarray, frames: int | None = None) -> np.ndarray:
-    """Batch helper: identity shape of (T, N, 3) pose-normalised meshes (median of the first ``frames``)."""
-    est = IdentityEstimator(frames)
-    arr = np.asarray(normalised, np.float64)
-    return np.median(arr[: est.frames], axis=0)

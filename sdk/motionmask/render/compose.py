@@ -15,8 +15,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from motionmask.render.mask import MaskStyle, load_triangles, render_mask
-
 FOREHEAD, CHIN = 10, 152
 
 
@@ -191,29 +189,3 @@ def composite(frame: np.ndarray, faces: Sequence, rendered: Sequence[tuple[np.nd
         crop = out[y0:y1, x0:x1]
         out[y0:y1, x0:x1] = cv2.blendLinear(np.ascontiguousarray(rgb[y0:y1, x0:x1]), crop, a, 1.0 - a)
     return out
-
-
-class MaskRenderer:
-    """Render the Digital-Mask avatar of every face and composite it fail-closed.
-
-    Args:
-        triangles: (T, 3) surface triangles (default: ``data/face_triangles.json``).
-        style: mask colours/lighting (default: ``data/mask_style.json``).
-        policy: fail-closed cover options.
-    """
-
-    def __init__(self, triangles: np.ndarray | None = None, style: MaskStyle | None = None,
-                 policy: FailClosedPolicy | None = None):
-        self.triangles = load_triangles() if triangles is None else np.asarray(triangles, np.int32)
-        self.style = style or MaskStyle.load()
-        self.policy = policy or FailClosedPolicy()
-
-    def render(self, frame: np.ndarray, faces_meshes: Sequence, cover_regions: Sequence = ()) -> np.ndarray:
-        """``faces_meshes``: (478, 3) meshes (or objects with ``.landmarks``) to replace; ``cover_regions``: boxes
-        or polygons of faces that were detected but not tracked confidently (blurred/filled, never shown)."""
-        meshes = [_landmarks(f) for f in faces_meshes]
-        rendered = [render_mask(m, self.triangles, frame.shape[:2], self.style) for m in meshes]
-        out = composite(frame, meshes, rendered, self.policy)
-        for region in cover_regions:
-            out = cover(out, region, self.policy)
-        return out
