@@ -1,6 +1,6 @@
 """coreml-mil reference executor: saved .mlpackage files run on Linux with numpy and match PyTorch.
 
-Run: ``cd /work/main && PYTHONPATH=sdk .venv/bin/python -m pytest tests/test_coreml_mil.py -q``.
+Run: ``.venv/bin/python -m pytest tests/test_coreml_mil.py -q`` from the repository root.
 The helpers (``mediapipe_like``, ``adain_generator``, ``to_mlpackage``, ``run_mil``, ``rel_err``) are reusable.
 """
 

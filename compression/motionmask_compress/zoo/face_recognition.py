@@ -4,8 +4,8 @@ The network is the one behind ``dlib_face_recognition_resnet_model_v1.dat`` (128
 Euclidean distance is below about 0.6), re-implemented after face-api.js's ``faceRecognitionNet`` and loaded from its
 TF.js weights (MIT, npm ``@vladmandic/face-api`` 1.7.15: ``face_recognition_model-weights_manifest.json`` plus one
 ``.bin``). The weights are never part of this repository: :func:`load_face_api_weights` reads them at run time from
-a folder (:func:`weights_dir`: ``$MOTIONMASK_FACEAPI_WEIGHTS``, else ``/work/shared/weights/face-api``) and raises
-:class:`motionmask.errors.WeightsError` when they are absent or malformed.
+a folder (:func:`weights_dir`: ``$MOTIONMASK_FACEAPI_WEIGHTS``, else ``../shared/weights/face-api`` next to the
+repository) and raises :class:`motionmask.errors.WeightsError` when they are absent or malformed.
 
 Architecture (dlib's ``anet_type``, batch norm folded into a per-channel affine ``scale`` layer; NCHW here):
 
@@ -43,7 +43,8 @@ from torch import nn
 from motionmask.errors import WeightsError
 from motionmask_compress.zoo import register_model
 
-DEFAULT_WEIGHTS_DIR = Path("/work/shared/weights/face-api")
+# the team's shared folder next to the repository checkout (../shared), as the tests use it
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "weights" / "face-api"
 MANIFEST_NAME = "face_recognition_model-weights_manifest.json"
 MEAN_RGB = (122.782, 117.001, 104.298)
 CHIP_SIZE = 150
@@ -71,7 +72,7 @@ _BLOCKS = (
 
 def weights_dir() -> Path:
     """Where the face-api weights are read from: ``$MOTIONMASK_FACEAPI_WEIGHTS``, else
-    ``$MOTIONMASK_SHARED/weights/face-api``, else ``/work/shared/weights/face-api``."""
+    ``$MOTIONMASK_SHARED/weights/face-api``, else ``../shared/weights/face-api`` next to the repository."""
     if "MOTIONMASK_FACEAPI_WEIGHTS" in os.environ:
         return Path(os.environ["MOTIONMASK_FACEAPI_WEIGHTS"])
     if "MOTIONMASK_SHARED" in os.environ:
