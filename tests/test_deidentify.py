@@ -162,3 +162,20 @@ def test_a_lost_track_covers_the_frame(data_dir, astronaut):
         results = [d.deidentify_for_video(f, 40.0 * i) for i, f in enumerate([both, both, one, one])]
     assert [len(r.faces) for r in results] == [2, 2, 1, 1]
     assert [r.frame_covered for r in results] == [False, False, True, False]
+
+
+def test_avatar_only_shows_nothing_of_the_frame(data_dir):
+    """--avatar: the masks on a plain background; every pixel away from the mask is the background colour."""
+    frames = [f for _, _, f in iter_frames(data_dir / D0, max_frames=3)]
+    opts = FaceDeidentifierOptions(running_mode=RunningMode.VIDEO, avatar_only=True)
+    with FaceDeidentifier.create_from_options(opts) as d:
+        results = [d.deidentify_for_video(f, 40.0 * i) for i, f in enumerate(frames)]
+    for r in results:
+        assert len(r.faces) == 1 and r.faces[0].replaced and not r.frame_covered
+        lm = r.faces[0].landmarks
+        x0, y0 = np.floor(lm[:, :2].min(axis=0)).astype(int) - 2
+        x1, y1 = np.ceil(lm[:, :2].max(axis=0)).astype(int) + 3
+        outside = np.ones(r.image.shape[:2], bool)
+        outside[max(y0, 0):y1, max(x0, 0):x1] = False
+        assert (r.image[outside] == 128).all()
+        assert (np.abs(r.image[~outside].astype(int) - 128).max(axis=-1) > 10).mean() > 0.5  # the mask is there

@@ -45,7 +45,7 @@ def _cmd_deidentify(args) -> int:
         Path(args.video), Path(args.out), mode=args.mode, bundle_path=args.bundle, backend=args.backend,
         max_faces=args.max_faces, keep_audio=not args.no_audio,
         signals_path=Path(args.signals) if args.signals else None,
-        progress_factory=lambda total: _progress(total, "de-identifying", not args.quiet),
+        progress_factory=lambda total: _progress(total, "de-identifying", not args.quiet), avatar_only=args.avatar,
     )
     print(f"{args.out}: {summary['frames']} frames, {summary['faces_replaced']} faces replaced, "
           f"{summary['regions_covered']} extra regions covered, {summary['frames_covered']} frames covered whole, "
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--bundle")
     d.add_argument("--backend")
     d.add_argument("--max-faces", type=int, default=4)
+    d.add_argument("--avatar", action="store_true", help="masks only, on a plain background (nothing of the frame)")
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(fn=_cmd_deidentify)
     p = sub.add_parser("parity", help="re-validate a bundle; prints the table, exits 1 if a check fails")

@@ -60,6 +60,8 @@ class FaceDeidentifierOptions:
         cover_frames_without_face: cover the whole frame when no face could be replaced (fail closed).
         cover_mode: how faces that cannot be replaced are covered: "blur" (reduced to a few cells and blurred) or
             "fill" (solid grey).
+        avatar_only: draw the masks on a plain background instead of the frame (an "avatar video": nothing of
+            the original frame is shown; a frame without a face is plain background).
         result_callback: LIVE_STREAM only: called with (result, image, timestamp_ms).
     """
 
@@ -71,6 +73,7 @@ class FaceDeidentifierOptions:
     min_presence_confidence: float = 0.5
     cover_frames_without_face: bool = True
     cover_mode: str = "blur"
+    avatar_only: bool = False
     result_callback: Callable | None = None
 
 
@@ -203,11 +206,16 @@ class FaceDeidentifier:
                        for h in hoods)
 
         covered, base = [], image
-        for rect in self._tracker.detect_all(image, full_frame=self._tracker.last_detections, skip_tile=inside_hood):
-            if not any(_overlaps(rect, f) for f in tracked):
-                box = _rect_box(rect)
-                base = cover(base, box, self._policy)
-                covered.append(box)
+        if self.options.avatar_only:  # nothing of the frame is shown: the masks go on a plain background
+            base = np.empty_like(image)
+            base[:] = self._renderer.style.background
+        else:
+            for rect in self._tracker.detect_all(image, full_frame=self._tracker.last_detections,
+                                                 skip_tile=inside_hood):
+                if not any(_overlaps(rect, f) for f in tracked):
+                    box = _rect_box(rect)
+                    base = cover(base, box, self._policy)
+                    covered.append(box)
         out, faces = self._renderer.render(base, tracked, timestamp_ms)
         # Fail closed over time: a face replaced in the previous video frame that is neither replaced nor covered now
         # means a track was lost (the face may still be there, turned or occluded): the whole frame is covered.
@@ -217,7 +225,8 @@ class FaceDeidentifier:
             for b in self._previous)
         self._previous = [f.box for f in faces if f.replaced] if timestamp_ms is not None else []
         frame_covered = False
-        if (lost or not any(f.replaced for f in faces)) and self.options.cover_frames_without_face:
+        if (lost or not any(f.replaced for f in faces)) and self.options.cover_frames_without_face \
+                and not self.options.avatar_only:
             out = cover_all(out, self._policy)
             frame_covered = True
         return FaceDeidentifierResult(out, faces, covered, frame_covered, timestamp_ms)
