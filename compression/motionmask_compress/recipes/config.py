@@ -1,0 +1,308 @@
+"""Compression recipes: versioned, frozen step configs with YAML/JSON round-trip and per-module overrides.
+
+A :class:`Recipe` is a tree of step configs (:class:`DistillConfig`, :class:`PtqConfig`, :class:`QatConfig`,
+:class:`PruneConfig`). A config *names* a transformation; the code that carries it out is found by config type in a
+handler registry (as in torchao / coremltools.optimize). Configs are frozen dataclasses: a recipe never changes after
+it is built, and applying one never mutates its input model.
+
+Quantization intent is toolchain-neutral (:class:`QuantSpec`: dtype, granularity, symmetry, weight-only) and is
+lowered per target later (ai-edge-quantizer for TFLite, NNCF on the ONNX file, coremltools.optimize for Core ML).
+Per-module overrides resolve ``global < module type < module name``; an override of ``None`` keeps that module in
+float (:meth:`PtqConfig.spec_for`, :func:`resolve_quantization`).
+
+Serialization is allowlisted: only the config kinds registered here are read back, and the recipe's
+``schema_version`` must be one this code knows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+SCHEMA_VERSION = 1
+DTYPES = ("int8", "int16", "fp16")
+GRANULARITIES = ("per_channel", "per_tensor")
+
+_KINDS: dict[str, type[StepConfig]] = {}
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be read or is inconsistent (names the field)."""
+
+
+def register_config(cls: type[StepConfig]) -> type[StepConfig]:
+    """Allowlist a step config type for (de)serialization under its ``kind``."""
+    if cls.kind in _KINDS:
+        raise RecipeError(f"step kind {cls.kind!r} is registered twice")
+    _KINDS[cls.kind] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """How one tensor family is quantized, independent of the toolchain.
+
+    Args:
+        dtype: "int8", "int16" or "fp16".
+        granularity: "per_channel" (weights, along the output channels) or "per_tensor".
+        symmetric: symmetric range (zero point 0).
+        weight_only: quantize the weights only, activations stay float.
+    """
+
+    dtype: str = "int8"
+    granularity: str = "per_channel"
+    symmetric: bool = True
+    weight_only: bool = False
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise RecipeError(f"QuantSpec.dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.granularity not in GRANULARITIES:
+            raise RecipeError(f"QuantSpec.granularity must be one of {GRANULARITIES}, got {self.granularity!r}")
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    """Base of every step: ``kind`` is the registry key and the serialized tag."""
+
+    kind: ClassVar[str] = ""
+
+
+@register_config
+@dataclass(frozen=True)
+class DistillConfig(StepConfig):
+    """Train ``student`` to reproduce ``teacher`` (pseudo-labels from the teacher, no human labels).
+
+    Args:
+        teacher: zoo name of the teacher.
+        student: zoo name of the student architecture.
+        epochs, batch_size, learning_rate, seed: training schedule.
+        point_weights: extra loss weight per landmark group (e.g. {"eyelids": 3.0, "lips": 3.0}).
+        augment: augmentations by name (e.g. "flip", "color", "scale", "rotate").
+        train_videos: videos the crops come from (never the recipe's held-out videos).
+    """
+
+    kind: ClassVar[str] = "distill"
+    teacher: str = ""
+    student: str = ""
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    seed: int = 0
+    point_weights: Mapping[str, float] = field(default_factory=dict)
+    augment: tuple[str, ...] = ("flip", "color", "scale", "rotate")
+    train_videos: tuple[str, ...] = ()
+
+
+@register_config
+@dataclass(frozen=True)
+class PtqConfig(StepConfig):
+    """Post-training quantization.
+
+    Args:
+        weights / activations: the global specs (``activations=None``: weight-only everywhere).
+        module_type_overrides: module class name -> spec, or None to keep that type in float.
+        module_name_overrides: module qualified name -> spec, or None to keep that module in float.
+        calibration_videos: videos the calibration crops come from.
+        calibration_samples: number of calibration inputs.
+    """
+
+    kind: ClassVar[str] = "ptq"
+    weights: QuantSpec = QuantSpec()
+    activations: QuantSpec | None = QuantSpec(granularity="per_tensor", symmetric=False)
+    module_type_overrides: Mapping[str, QuantSpec | None] = field(default_factory=dict)
+    module_name_overrides: Mapping[str, QuantSpec | None] = field(default_factory=dict)
+    calibration_videos: tuple[str, ...] = ()
+    calibration_samples: int = 256
+
+    def spec_for(self, name: str, type_name: str) -> QuantSpec | None:
+        """The weight spec of one module: global < module type < module name; None = keep float."""
+        spec: QuantSpec | None = self.weights
+        if type_name in self.module_type_overrides:
+            spec = self.module_type_overrides[type_name]
+        if name in self.module_name_overrides:
+            spec = self.module_name_overrides[name]
+        return spec
+
+
+@register_config
+@dataclass(frozen=True)
+class QatConfig(StepConfig):
+    """Quantization-aware fine-tuning after PTQ (when PTQ misses the gates).
+
+    Args:
+        epochs, learning_rate, seed: fine-tuning schedule.
+        freeze_observers_after: epoch after which the quantization ranges stop moving.
+    """
+
+    kind: ClassVar[str] = "qat"
+    epochs: int = 5
+    learning_rate: float = 1e-4
+    seed: int = 0
+    freeze_observers_after: int = 3
+
+
+@register_config
+@dataclass(frozen=True)
+class PruneConfig(StepConfig):
+    """Optional structured pruning of output channels.
+
+    Args:
+        sparsity: fraction of channels removed per pruned layer (0-1).
+        module_types: module class names that are pruned.
+    """
+
+    kind: ClassVar[str] = "prune"
+    sparsity: float = 0.25
+    module_types: tuple[str, ...] = ("Conv2d",)
+
+    def __post_init__(self):
+        if not 0.0 <= self.sparsity < 1.0:
+            raise RecipeError(f"PruneConfig.sparsity must be in [0, 1), got {self.sparsity}")
+
+
+@dataclass(frozen=True)
+class Gates:
+    """Clinical acceptance gates of a compressed pipeline versus the FP32-teacher pipeline on held-out videos."""
+
+    max_cca_drop: float = 0.01
+    max_blink_f1_drop: float = 0.02
+    max_tremor_band_change: float = 0.10
+    max_nme_percent: float = 1.5
+    max_iris_error_percent: float = 2.0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named, versioned compression experiment for one model.
+
+    Args:
+        name: recipe name (file stem).
+        model: zoo name of the model the recipe compresses.
+        steps: the step configs, applied in order.
+        held_out_videos: videos the gates are measured on (never used for training or calibration).
+        gates: the clinical gates.
+    """
+
+    name: str
+    model: str
+    steps: tuple[StepConfig, ...] = ()
+    held_out_videos: tuple[str, ...] = ()
+    gates: Gates = Gates()
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self):
+        used = {v for s in self.steps for attr in ("train_videos", "calibration_videos")
+                for v in getattr(s, attr, ())}
+        leak = sorted(used & set(self.held_out_videos))
+        if leak:
+            raise RecipeError(f"held-out videos also used for training/calibration: {leak}")
+
+    # ---- serialization ----------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "name": self.name,
+            "model": self.model,
+            "steps": [{"kind": s.kind, **_plain(s)} for s in self.steps],
+            "held_out_videos": list(self.held_out_videos),
+            "gates": _plain(self.gates),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Recipe:
+        version = d.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise RecipeError(f"schema_version {version!r} is not supported (this code reads {SCHEMA_VERSION})")
+        unknown = set(d) - {"schema_version", "name", "model", "steps", "held_out_videos", "gates"}
+        if unknown:
+            raise RecipeError(f"unknown recipe fields: {sorted(unknown)}")
+        steps = []
+        for i, raw in enumerate(d.get("steps", [])):
+            kind = raw.get("kind")
+            if kind not in _KINDS:
+                raise RecipeError(f"steps[{i}].kind {kind!r} is not one of {sorted(_KINDS)}")
+            steps.append(_build(_KINDS[kind], {k: v for k, v in raw.items() if k != "kind"}, f"steps[{i}]"))
+        return cls(name=d["name"], model=d["model"], steps=tuple(steps),
+                   held_out_videos=tuple(d.get("held_out_videos", ())),
+                   gates=_build(Gates, d.get("gates", {}), "gates"))
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> Recipe:
+        import yaml
+
+        return cls.from_dict(yaml.safe_load(text))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recipe:
+        """Read a ``.yaml``/``.yml`` or ``.json`` recipe."""
+        path = Path(path)
+        if not path.is_file():
+            raise RecipeError(f"recipe {path} does not exist")
+        text = path.read_text()
+        return cls.from_dict(json.loads(text)) if path.suffix == ".json" else cls.from_yaml(text)
+
+
+def _plain(obj) -> dict[str, Any]:
+    """Dataclass -> JSON/YAML-safe dict (tuples as lists, nested specs as dicts, None kept)."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        out[f.name] = _plain_value(getattr(obj, f.name))
+    return out
+
+
+def _plain_value(v):
+    if dataclasses.is_dataclass(v):
+        return _plain(v)
+    if isinstance(v, Mapping):
+        return {str(k): _plain_value(x) for k, x in v.items()}
+    if isinstance(v, tuple | list):
+        return [_plain_value(x) for x in v]
+    return v
+
+
+def _build(cls, raw: Mapping[str, Any], where: str):
+    """dict -> frozen dataclass of ``cls``, with typed errors for unknown fields; nested QuantSpecs rebuilt."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(raw) - set(names)
+    if unknown:
+        raise RecipeError(f"{where}: unknown fields {sorted(unknown)} for {cls.__name__}")
+    kw = {}
+    for key, value in raw.items():
+        if key in ("weights", "activations"):
+            kw[key] = None if value is None else _build(QuantSpec, value, f"{where}.{key}")
+        elif key.endswith("_overrides"):
+            kw[key] = {k: None if v is None else _build(QuantSpec, v, f"{where}.{key}.{k}") for k, v in value.items()}
+        elif isinstance(value, list):
+            kw[key] = tuple(value)
+        else:
+            kw[key] = value
+    try:
+        return cls(**kw)
+    except TypeError as exc:
+        raise RecipeError(f"{where}: {exc}") from exc
+
+
+def resolve_quantization(model, config: PtqConfig) -> dict[str, QuantSpec | None]:
+    """Per quantizable module (leaf modules with a ``weight``) of ``model``: its weight spec (None = float).
+
+    Reads the model only (its names and types); the model is not changed.
+    """
+    out = {}
+    for name, module in model.named_modules():
+        if next(module.children(), None) is not None or getattr(module, "weight", None) is None:
+            continue
+        out[name] = config.spec_for(name, type(module).__name__)
+    unknown = set(config.module_name_overrides) - set(out)
+    if unknown:
+        raise RecipeError(f"module_name_overrides name modules the model does not have: {sorted(unknown)}")
+    return out
