@@ -10,7 +10,7 @@ on the original track. Prints a table and writes ``OUT/summary.json``.
     .venv/bin/python benchmarks/deid_acceptance.py [--out out/acceptance] [--identity-every 1] [videos ...]
 
 Slow (about 25 minutes on 2 cores for the 17 single-face videos with `--identity-every 3`; crowd.mp4 with the judge
-on every frame about 10 more); not a test.
+on every frame about 7 more); not a test.
 """
 
 from __future__ import annotations
