@@ -25,6 +25,8 @@ def mesh_and_crops():
     with Bundle(path) as b:
         model = onnx.load(str(b.model_path("face_mesh")))
     crops = model_inputs(3)["face_mesh"]
+    if len(crops) < 6:
+        pytest.skip(f"only {len(crops)} real face crops: the team's test videos (../shared/data) are absent")
     return model, crops
 
 
