@@ -25,6 +25,7 @@ from motionmask.evaluation.blinks import (
     mean_ear,
 )
 from motionmask.evaluation.motion import first_canonical_correlation, landmark_sets
+from motionmask.evaluation.run import read_blink_labels
 from motionmask.evaluation.tremor import tremor_power
 from motionmask.track_video import VideoTrack
 
@@ -32,9 +33,9 @@ LABELS = Path(__file__).parent / "data" / "blinks_d9.csv"
 
 
 # ------------------------------------------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def d9(tmp_path_factory) -> VideoTrack:
-    video = shared_data() / "videos" / "liveportrait" / "d9.mp4"
+def _track_clip(tmp_path_factory, name: str) -> VideoTrack:
+    """Track ../shared/data/videos/liveportrait/<name>.mp4 with the default bundle (skips when either is absent)."""
+    video = shared_data() / "videos" / "liveportrait" / f"{name}.mp4"
     if not video.is_file():
         pytest.skip(f"{video} is absent")
     from motionmask.defaults import default_bundle_path
@@ -45,7 +46,12 @@ def d9(tmp_path_factory) -> VideoTrack:
         default_bundle_path()
     except BundleError as exc:
         pytest.skip(f"no default bundle to track with: {exc}")
-    return track_video(video, tmp_path_factory.mktemp("eval") / "d9.npz")
+    return track_video(video, tmp_path_factory.mktemp("eval") / f"{name}.npz")
+
+
+@pytest.fixture(scope="module")
+def d9(tmp_path_factory) -> VideoTrack:
+    return _track_clip(tmp_path_factory, "d9")
 
 
 def _replace(track: VideoTrack, sl: slice = slice(None), landmarks=None, present=None) -> VideoTrack:
@@ -131,9 +137,7 @@ def test_missing_faces_are_reported_not_dropped(d9):
 
 
 def test_detector_recall_against_human_blink_labels(d9):
-    rows = [ln for ln in LABELS.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-    assert rows[0] == "start_frame,end_frame"
-    labels = np.array([[int(v) for v in ln.split(",")] for ln in rows[1:]])
+    labels = read_blink_labels(LABELS)
     assert len(labels) >= 4
     res = detector_vs_labels(d9.landmarks[:290, 0], d9.fps, labels)
     print(f"detector vs labels: P={res['precision']:.2f} R={res['recall']:.2f} detected={res['detected'].tolist()}")
@@ -256,24 +260,7 @@ LABELS_D6 = Path(__file__).parent / "data" / "blinks_d6.csv"
 
 @pytest.fixture(scope="module")
 def d6(tmp_path_factory) -> VideoTrack:
-    video = shared_data() / "videos" / "liveportrait" / "d6.mp4"
-    if not video.is_file():
-        pytest.skip(f"{video} is absent")
-    from motionmask.defaults import default_bundle_path
-    from motionmask.errors import BundleError
-    from motionmask.track_video import track_video
-
-    try:
-        default_bundle_path()
-    except BundleError as exc:
-        pytest.skip(f"no default bundle to track with: {exc}")
-    return track_video(video, tmp_path_factory.mktemp("eval") / "d6.npz")  # 1008 frames, about 17 s on 2 cores
-
-
-def _read_blink_labels(path: Path) -> np.ndarray:
-    rows = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-    assert rows[0] == "start_frame,end_frame"
-    return np.array([[int(v) for v in ln.split(",")] for ln in rows[1:]]).reshape(-1, 2)
+    return _track_clip(tmp_path_factory, "d6")  # 1008 frames, about 17 s on 2 cores
 
 
 def test_detector_against_human_blink_labels_d6(d6):
@@ -284,7 +271,7 @@ def test_detector_against_human_blink_labels_d6(d6):
     on three more (219-225, 312-313, 958-961) the tracked EAR only falls to 0.20-0.27 although the lids are at least
     half closed on the frames. Precision is held at the 0.9 target; recall is held at what the detector does now.
     """
-    labels = _read_blink_labels(LABELS_D6)
+    labels = read_blink_labels(LABELS_D6)
     assert len(labels) >= 10 and (labels[:, 1] >= labels[:, 0]).all() and (np.diff(labels[:, 0]) > 0).all()
     assert labels.max() < len(d6.landmarks) == 1008
     res = detector_vs_labels(d6.landmarks[:, 0], d6.fps, labels)

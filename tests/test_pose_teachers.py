@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tflite_teacher
 from motionmask.evaluation.body import pose_anchors, pose_constants, roi_from_alignment_points
 from motionmask.tracking.detection import decode_detections, prepare_detector_input, project_detections, weighted_nms
 from motionmask.tracking.roi import crop, normalize_pixels
 from motionmask.video import iter_frames
 from motionmask_compress.zoo import create_model
-from motionmask_compress.zoo.weights import teacher_path
 
 # Videos whose first frame shows shoulders / a body (checked by eye; crowd.mp4 shows several full bodies).
 BODY_VIDEOS = ["video-retalking/1.mp4", "liveportrait/d12.mp4", "liveportrait/d13.mp4", "facenet-pytorch/crowd.mp4"]
@@ -27,20 +27,6 @@ HEATMAP_TOL = 2e-3  # heatmap logits
 # upsamplings; compared as probabilities.
 SEGMENTATION_PROB_TOL = 1e-2
 WORLD_TOL_M = 1e-4
-
-
-def _tflite(role):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_path=str(teacher_path(role)))
-    interp.allocate_tensors()
-
-    def run(x_nchw):
-        interp.set_tensor(interp.get_input_details()[0]["index"], x_nchw.transpose(0, 2, 3, 1).copy())
-        interp.invoke()
-        return [interp.get_tensor(d["index"]) for d in interp.get_output_details()]
-
-    return run
 
 
 def _sigmoid(x):
@@ -70,7 +56,7 @@ def body_frames(data_dir):
 def crops(body_frames):
     """(detector input, landmark-model input) per frame: the 224 letterbox, and the 256 body crop from the ROI of
     the ORIGINAL TFLite detector's best detection (MediaPipe's pipeline, numpy only)."""
-    det_ref = _tflite("pose_detector")
+    det_ref = tflite_teacher("pose_detector")
     c = pose_constants()
     out = []
     for img in body_frames:
@@ -87,8 +73,8 @@ def crops(body_frames):
     return out
 
 
-def test_pose_detector_matches_tflite(crops, teachers):
-    teacher, ref = teachers["pose_detector"], _tflite("pose_detector")
+def test_pose_detector_matchestflite_teacher(crops, teachers):
+    teacher, ref = teachers["pose_detector"], tflite_teacher("pose_detector")
     for x, _ in crops:
         regs, cls = ref(x)
         with torch.no_grad():
@@ -99,8 +85,8 @@ def test_pose_detector_matches_tflite(crops, teachers):
         assert np.abs(t_regs[0][best] - regs[0][best]).max() < BOX_TOL_PX
 
 
-def test_pose_landmark_matches_tflite(crops, teachers):
-    teacher, ref = teachers["pose_landmark"], _tflite("pose_landmark")
+def test_pose_landmark_matchestflite_teacher(crops, teachers):
+    teacher, ref = teachers["pose_landmark"], tflite_teacher("pose_landmark")
     for _, x in crops:
         lm, flag, seg, heat, world = ref(x)
         with torch.no_grad():

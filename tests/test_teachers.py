@@ -7,26 +7,12 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tflite_teacher
 from motionmask.video import iter_frames, read_image
 from motionmask_compress.zoo import create_model
-from motionmask_compress.zoo.weights import teacher_path
 
 LANDMARK_TOL_PX = 0.01
 SCORE_TOL = 1e-3
-
-
-def _tflite(role):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_path=str(teacher_path(role)))
-    interp.allocate_tensors()
-
-    def run(x_nchw):
-        interp.set_tensor(interp.get_input_details()[0]["index"], x_nchw.transpose(0, 2, 3, 1).copy())
-        interp.invoke()
-        return [interp.get_tensor(d["index"]) for d in interp.get_output_details()]
-
-    return run
 
 
 def _square(img, size):
@@ -54,8 +40,8 @@ def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
-def test_face_detector_matches_tflite(real_faces):
-    teacher, ref = create_model("face_detector_teacher"), _tflite("face_detector")
+def test_face_detector_matchestflite_teacher(real_faces):
+    teacher, ref = create_model("face_detector_teacher"), tflite_teacher("face_detector")
     for img in real_faces:
         x = _nchw(_square(img, 128), -1, 1)
         regs, cls = ref(x)
@@ -67,9 +53,9 @@ def test_face_detector_matches_tflite(real_faces):
         assert np.abs(t_regs[0][best] - regs[0][best]).max() < LANDMARK_TOL_PX  # box + keypoints, input pixels
 
 
-def test_face_mesh_and_iris_match_tflite(real_faces):
-    mesh, mesh_ref = create_model("face_mesh_teacher"), _tflite("face_mesh")
-    iris, iris_ref = create_model("iris_teacher"), _tflite("iris")
+def test_face_mesh_and_iris_matchtflite_teacher(real_faces):
+    mesh, mesh_ref = create_model("face_mesh_teacher"), tflite_teacher("face_mesh")
+    iris, iris_ref = create_model("iris_teacher"), tflite_teacher("iris")
     for img in real_faces:
         crop = _square(img, 192)
         x = _nchw(crop, 0, 1)
