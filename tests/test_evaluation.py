@@ -260,7 +260,7 @@ LABELS_D6 = Path(__file__).parent / "data" / "blinks_d6.csv"
 
 @pytest.fixture(scope="module")
 def d6(tmp_path_factory) -> VideoTrack:
-    return _track_clip(tmp_path_factory, "d6")  # 1008 frames, about 17 s on 2 cores
+    return _track_clip(tmp_path_factory, "d6")  # 1008 frames, about 25 s on 2 cores
 
 
 def test_detector_against_human_blink_labels_d6(d6):

@@ -50,10 +50,18 @@ def test_int8_face_mesh_is_smaller_and_close(mesh_and_crops):
     assert nme < 1.5, f"int8 face mesh NME {nme:.3f}% of the outer-canthal distance"
 
 
+def _quantized_inputs(model: onnx.ModelProto, op_type: str) -> int:
+    """How many inputs of ``op_type`` nodes come from a DequantizeLinear (i.e. are quantized)."""
+    producer = {o: n for n in model.graph.node for o in n.output}
+    return sum(1 for n in model.graph.node if n.op_type == op_type for i in n.input
+               if i in producer and producer[i].op_type == "DequantizeLinear")
+
+
 def test_keep_float_by_type_and_refusals(mesh_and_crops):
     model, crops = mesh_and_crops
-    q = quantize_onnx(model, crops[:4], PtqConfig(module_type_overrides={"PReLU": None}))
-    assert any(n.op_type == "QuantizeLinear" for n in q.graph.node)
+    assert _quantized_inputs(quantize_onnx(model, crops[:4], PtqConfig()), "Conv") > 50
+    kept = quantize_onnx(model, crops[:4], PtqConfig(module_type_overrides={"Conv2d": None}))
+    assert _quantized_inputs(kept, "Conv") == 0
     with pytest.raises(RecipeError, match="name"):
         quantize_onnx(model, crops[:4], PtqConfig(module_name_overrides={"net.conv2d_1": None}))
     with pytest.raises(RecipeError, match="int8"):

@@ -20,6 +20,7 @@ dv/dyaw = (cos yaw sin pitch, 0, sin yaw sin pitch), dv/dpitch = g.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,17 +34,25 @@ def _eye_cfg() -> dict:
     return geometry_constants()["eyelids"]
 
 
+@functools.lru_cache(maxsize=1)
 def eye_indices() -> dict[str, np.ndarray]:
-    """(2, k) index arrays: contour (16), corners (2), upper (7), lower (7), ear (6), iris (5)."""
+    """(2, k) index arrays: contour (16), corners (2), upper (7), lower (7), ear (6), iris (5); built once,
+    read-only."""
     cfg = _eye_cfg()
     keys = ("contour", "corners", "upper", "lower", "ear", "iris")
-    return {k: np.array([cfg[e][k] for e in EYES]) for k in keys}
+    out = {k: np.array([cfg[e][k] for e in EYES]) for k in keys}
+    for a in out.values():
+        a.setflags(write=False)
+    return out
 
 
+@functools.lru_cache(maxsize=1)
 def iris_directions() -> np.ndarray:
     """(2, 5, 2) (a, b) of each iris point in the (u, v) iris-plane axes (centre = (0, 0))."""
     cfg = geometry_constants()["iris_contour_directions"]
-    return np.array([[[0.0, 0.0]] + cfg[e] for e in EYES], np.float64)
+    out = np.array([[[0.0, 0.0]] + cfg[e] for e in EYES], np.float64)
+    out.setflags(write=False)
+    return out
 
 
 def eyelid_gaps(mesh: np.ndarray) -> np.ndarray:

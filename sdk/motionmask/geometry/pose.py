@@ -36,12 +36,14 @@ def geometry_constants() -> dict[str, Any]:
     return _constants()
 
 
+@functools.lru_cache(maxsize=1)
 def rigid_weights() -> np.ndarray:
     """(468,) Procrustes weights from ``face_geometry.json`` (default, then each group in file order)."""
     cfg = geometry_constants()["rigid_weights"]
     w = np.full(NUM_MESH, float(cfg["default_weight"]))
     for group in cfg["groups"].values():
         w[np.asarray(group["indices"], int)] = float(group["weight"])
+    w.setflags(write=False)  # cached: built once
     return w
 
 
