@@ -83,7 +83,10 @@ class DistillConfig(StepConfig):
         epochs, batch_size, learning_rate, seed: training schedule.
         point_weights: extra loss weight per landmark group (e.g. {"eyelids": 3.0, "lips": 3.0}).
         augment: augmentations by name (e.g. "flip", "color", "scale", "rotate").
-        train_videos: videos the crops come from (never the recipe's held-out videos).
+        train_videos: videos the crops come from (never the recipe's held-out videos), relative to ../shared/data.
+        train_images: folders (or files) of stills, relative to ../shared/data; they add identities.
+        width: fraction of the teacher's channels the student keeps in each channel group.
+        copies: jittered crops per face per video frame (stills get 4x).
     """
 
     kind: ClassVar[str] = "distill"
@@ -96,6 +99,16 @@ class DistillConfig(StepConfig):
     point_weights: Mapping[str, float] = field(default_factory=dict)
     augment: tuple[str, ...] = ("flip", "color", "scale", "rotate")
     train_videos: tuple[str, ...] = ()
+    train_images: tuple[str, ...] = ()
+    width: float = 0.5
+    copies: int = 1
+
+    def __post_init__(self):
+        if not 0.0 < self.width <= 1.0:
+            raise RecipeError(f"DistillConfig.width must be in (0, 1], got {self.width}")
+        unknown = set(self.augment) - {"flip", "color", "scale", "rotate", "shift"}
+        if unknown:
+            raise RecipeError(f"DistillConfig.augment has unknown names {sorted(unknown)}")
 
 
 @register_config
@@ -196,7 +209,7 @@ class Recipe:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):
-        used = {v for s in self.steps for attr in ("train_videos", "calibration_videos")
+        used = {v for s in self.steps for attr in ("train_videos", "train_images", "calibration_videos")
                 for v in getattr(s, attr, ())}
         leak = sorted(used & set(self.held_out_videos))
         if leak:

@@ -267,6 +267,15 @@ class TFLiteGraphModule(nn.Module):
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Run the graph on an NCHW float image tensor; return the outputs in TFLite shapes."""
+        env = self.run_all(image)
+        outs = []
+        for idx in self.output_indices:
+            y = env[idx]
+            outs.append(y.permute(0, 2, 3, 1) if y.dim() == 4 else y)
+        return tuple(outs)
+
+    def run_all(self, image: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Every tensor of the graph (tensor index -> value, 4-D ones NCHW) for one input batch."""
         env: dict[int, torch.Tensor] = {self.input_index: image}
         for step in self._steps:
             x = env[step.inputs[0]]
@@ -303,7 +312,7 @@ class TFLiteGraphModule(nn.Module):
             elif step.kind == "reshape":
                 if x.dim() == 4:
                     x = x.permute(0, 2, 3, 1)
-                y = x.reshape(p["shape"])
+                y = x.reshape((x.shape[0], *p["shape"][1:]))  # any batch size
                 if y.dim() == 4:
                     y = y.permute(0, 3, 1, 2)
             elif step.kind == "concat":
@@ -311,8 +320,4 @@ class TFLiteGraphModule(nn.Module):
             else:  # pragma: no cover - _add_op rejects unknown kinds
                 raise NotImplementedError(step.kind)
             env[step.output] = y
-        outs = []
-        for idx in self.output_indices:
-            y = env[idx]
-            outs.append(y.permute(0, 2, 3, 1) if y.dim() == 4 else y)
-        return tuple(outs)
+        return env

@@ -1,0 +1,203 @@
+"""Distillation data: the crops the tracking pipeline feeds a model, jittered, and the teacher's outputs on them.
+
+Faces are found by the FP32 teacher pipeline (:func:`motionmask_export.samples.teacher_tracker`) in real videos
+(VIDEO mode, every frame) and stills (IMAGE mode, up to 4 faces). Each sample is the face-mesh (or eye) crop the
+runtime would make, with the crop rectangle jittered (rotation, scale, shift: the tracker's ROI is never exact),
+a random horizontal flip and photometric changes (brightness, contrast, gamma, saturation, blur, noise). The label
+is the teacher's output on *exactly that* crop, so any augmentation is label-consistent and no human labels are
+needed. A few crops beside the face (no face in them) teach the presence score.
+
+Sets are cached as ``.npz`` under ``<cache>/distill`` keyed by everything that determines them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from motionmask.tracking import roi as roi_mod
+from motionmask.tracking.tracker import FaceTrackerOptions, RunningMode
+from motionmask_compress.zoo import create_model
+
+DATA_VERSION = 1
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm")
+CROP_SIZE = {"face_mesh": 192, "iris": 64}
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Jitter ranges (the defaults match the tracker's ROI error on real video, with margin)."""
+
+    rotate_deg: float = 12.0
+    scale: tuple[float, float] = (0.9, 1.15)
+    shift: float = 0.06
+    flip: bool = True
+    color: bool = True
+    background_fraction: float = 0.05
+
+
+def shared_data_dir() -> Path:
+    from motionmask_export.samples import SHARED_DATA
+
+    return SHARED_DATA
+
+
+def resolve_sources(names: tuple[str, ...], under: str = "") -> list[Path]:
+    """Recipe names relative to ``../shared/data/<under>`` (videos: ``liveportrait/d3.mp4`` under "videos";
+    stills: ``faces/lfw-subset``) -> existing files (a folder stands for the images in it)."""
+    root = shared_data_dir() / under
+    out = []
+    for name in names:
+        p = root / name
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"distillation source {name!r} not found under {root}")
+    return out
+
+
+def _faces_in(path: Path, tracker_cache: dict) -> list[tuple[np.ndarray, list]]:
+    """(frame, [TrackedFace]) for every frame of a video or the one image of a still."""
+    from motionmask.video import iter_frames
+    from motionmask_export.samples import teacher_tracker
+
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            return []
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        if "image" not in tracker_cache:
+            tracker_cache["image"] = teacher_tracker(FaceTrackerOptions(running_mode=RunningMode.IMAGE, max_faces=4))
+        return [(img, tracker_cache["image"].track(img).faces)]
+    tracker = teacher_tracker(FaceTrackerOptions(running_mode=RunningMode.VIDEO, max_faces=4))
+    return [(f, tracker.track_for_video(f, ts).faces) for _, ts, f in iter_frames(path)]
+
+
+def _jitter(rect: roi_mod.Rect, rng: np.random.Generator, aug: Augment, strength: float = 1.0) -> roi_mod.Rect:
+    s = rng.uniform(*aug.scale) if strength else 1.0
+    dx, dy = rng.uniform(-aug.shift, aug.shift, 2) * strength * rect.width_px
+    rot = np.deg2rad(rng.uniform(-aug.rotate_deg, aug.rotate_deg)) * strength
+    return roi_mod.Rect(rect.center_x_px + dx, rect.center_y_px + dy, rect.width_px * s, rect.height_px * s,
+                        rect.rotation_rad + rot)
+
+
+def photometric(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Brightness/contrast/gamma/saturation changes, sometimes blur and sensor noise (uint8 RGB in and out)."""
+    x = crop.astype(np.float32) / 255.0
+    grey = x.mean(axis=2, keepdims=True)
+    x = grey + (x - grey) * rng.uniform(0.6, 1.4)  # saturation
+    x = (x - 0.5) * rng.uniform(0.7, 1.3) + 0.5 + rng.uniform(-0.15, 0.15)  # contrast, brightness
+    x = np.clip(x, 0, 1) ** rng.uniform(0.75, 1.33)  # gamma
+    if rng.random() < 0.2:
+        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.5, 1.5))
+    if rng.random() < 0.3:
+        x = x + rng.normal(0, rng.uniform(0.005, 0.03), x.shape).astype(np.float32)
+    return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _eye_rects(landmarks: np.ndarray, pipeline: dict) -> list[tuple[roi_mod.Rect, bool]]:
+    p = pipeline["iris_landmark"]
+    out = []
+    for eye in p["eyes"].values():
+        a, b = eye["corner_landmarks"]
+        out.append((roi_mod.rect_from_eye_corners(landmarks[a], landmarks[b], p["roi"]),
+                    bool(eye["flip_horizontal"])))
+    return out
+
+
+def build_crops(role: str, sources: list[Path], seed: int, aug: Augment = Augment(), copies: int = 1,
+                progress: bool = True) -> np.ndarray:
+    """Jittered, augmented model crops (N, S, S, 3) uint8 RGB for ``role`` from the faces in ``sources``.
+
+    Videos give ``copies`` crops per face per frame; stills give ``4 * copies`` (they are few and add identities).
+    """
+    from motionmask_export.build import pipeline_parameters
+
+    pipeline = pipeline_parameters()
+    size = CROP_SIZE[role]
+    rng = np.random.default_rng(seed)
+    crops: list[np.ndarray] = []
+    trackers: dict = {}
+    for path in tqdm(sources, desc=f"{role} crops", unit="source", disable=not progress):
+        n = copies * (4 if path.suffix.lower() in IMAGE_SUFFIXES else 1)
+        for frame, faces in _faces_in(path, trackers):
+            for face in faces:
+                rects = [(face.roi, False)] if role == "face_mesh" else _eye_rects(face.landmarks, pipeline)
+                for rect, flip in rects:
+                    for _ in range(n):
+                        r = _jitter(rect, rng, aug)
+                        if role == "face_mesh" and rng.random() < aug.background_fraction:  # no face: beside it
+                            ang = rng.uniform(0, 2 * np.pi)
+                            r = roi_mod.Rect(r.center_x_px + np.cos(ang) * 1.2 * r.width_px,
+                                             r.center_y_px + np.sin(ang) * 1.2 * r.width_px,
+                                             r.width_px, r.height_px, r.rotation_rad)
+                        f = flip != (aug.flip and rng.random() < 0.5)
+                        patch, _ = roi_mod.crop(frame, r, (size, size), flip_horizontal=f, border_mode="replicate")
+                        crops.append(photometric(patch, rng) if aug.color else patch)
+    if not crops:
+        raise ValueError(f"no faces found in the {len(sources)} distillation sources")
+    return np.stack(crops)
+
+
+def teacher_inputs(crops: np.ndarray, role: str) -> torch.Tensor:
+    """uint8 NHWC crops -> the model's NCHW float input (value range from the teacher manifest)."""
+    from motionmask_compress.zoo.weights import manifest
+
+    lo, hi = manifest()["models"][role]["input"]["value_range"]
+    x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255.0
+    return x * (hi - lo) + lo
+
+
+def teacher_labels(crops: np.ndarray, role: str, batch: int = 128, progress: bool = True) -> dict[str, np.ndarray]:
+    """The FP32 teacher's outputs (by output name) on the crops."""
+    teacher = create_model(f"{role}_teacher")
+    outs: dict[str, list[np.ndarray]] = {n: [] for n in teacher.output_names}
+    with torch.no_grad():
+        for i in tqdm(range(0, len(crops), batch), desc=f"{role} teacher labels", disable=not progress):
+            for n, y in zip(teacher.output_names, teacher(teacher_inputs(crops[i:i + batch], role))):
+                outs[n].append(y.numpy())
+    return {n: np.concatenate(v) for n, v in outs.items()}
+
+
+def _key(role: str, sources: list[Path], seed: int, aug: Augment, copies: int) -> str:
+    files = [(str(p.relative_to(shared_data_dir())), p.stat().st_size) for p in sources]
+    blob = json.dumps([DATA_VERSION, role, files, seed, repr(aug), copies], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def sources_digest(sources: list[Path]) -> str:
+    """sha256 over the sources' bytes (provenance: which data a student was trained on)."""
+    h = hashlib.sha256()
+    for p in sources:
+        h.update(p.name.encode())
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def distill_set(role: str, sources: list[Path], seed: int, aug: Augment = Augment(), copies: int = 1,
+                cache_dir: Path | None = None, progress: bool = True) -> dict[str, np.ndarray]:
+    """Crops + teacher labels for ``role`` from the sources (cached). Keys: ``crops`` and the outputs."""
+    from motionmask.defaults import cache_root
+
+    cache_dir = Path(cache_dir or cache_root() / "distill")
+    path = cache_dir / f"{role}-{_key(role, sources, seed, aug, copies)}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            return dict(z)
+    crops = build_crops(role, sources, seed, aug, copies, progress)
+    data = {"crops": crops, **teacher_labels(crops, role, progress=progress)}
+    data["sources_sha256"] = np.array(sources_digest(sources))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **data)
+    tmp.replace(path)
+    return data
