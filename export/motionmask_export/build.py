@@ -45,25 +45,67 @@ def _teacher_preprocessing(role: str) -> Preprocessing:
     return Preprocessing(tuple(spec["size"]), tuple(spec["value_range"]))
 
 
+# What an int8 bundle ships per role: the zoo model and the shipped recipe whose PTQ step quantizes it.
+INT8_PLAN = {"face_detector": ("face_detector_teacher", "face_detector_int8"),
+             "face_mesh": ("face_mesh_student", "face_mesh_student"),
+             "iris": ("iris_student", "iris_student")}
+
+
+def _int8_plan(progress: bool) -> dict:
+    """role -> (model, PtqConfig, calibration inputs, provenance) for an int8 bundle."""
+    from motionmask_compress.recipes import PtqConfig, shipped_recipe
+    from motionmask_export.samples import video_model_inputs
+
+    plan, videos, samples = {}, set(), 0
+    for role, (model_name, recipe_name) in INT8_PLAN.items():
+        recipe = shipped_recipe(recipe_name)
+        ptq = next(s for s in recipe.steps if isinstance(s, PtqConfig))
+        videos |= set(ptq.calibration_videos)
+        samples = max(samples, ptq.calibration_samples)
+        model = create_model(model_name)
+        prov = {"model": model_name, "recipe": recipe.to_dict()}
+        if hasattr(model, "provenance"):
+            prov["student"] = {k: model.provenance[k] for k in ("data", "val_nme_pct") if k in model.provenance}
+            prov["student_sha256"] = file_sha256(_student_file(role))
+        plan[role] = (model, ptq, prov)
+    calib = video_model_inputs(tuple(sorted(videos)), samples, progress=progress)
+    return {role: (m, ptq, calib[role][: ptq.calibration_samples], prov) for role, (m, ptq, prov) in plan.items()}
+
+
+def _student_file(role: str) -> Path:
+    from motionmask_compress.zoo.students import checkpoint_path
+
+    return checkpoint_path(role)
+
+
 def build_bundle(target: str, precision: str, out: Path, progress: bool = True) -> tuple[Path, ParityReport]:
-    """Export the three teachers to ``target``/``precision``, write the bundle, validate it, write parity json.
+    """Export the models to ``target``/``precision``, write the bundle, validate it, write parity json.
+
+    fp32/fp16 ship the three FP32 teachers; int8 ships the shipped recipes' models (the face detector teacher and
+    the distilled face-mesh and iris students), quantized per each recipe's PTQ step on real calibration crops.
+    Every bundle is validated against the FP32 teachers.
 
     Returns:
         (bundle path, parity report). The parity report is also written to ``<bundle stem>.parity.json``.
     """
     out = Path(out)
     inputs = model_inputs(progress=progress)
+    plan = _int8_plan(progress) if precision == "int8" else None
     models, golden, manifest_models = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for role in ROLES:
             teacher = create_model(f"{role}_teacher")
             example = torch.from_numpy(inputs[role][:1])
-            artifact = get_exporter(target)(teacher, example, Path(tmp) / f"{role}{SUFFIX[target]}", precision,
-                                            _teacher_preprocessing(role))
+            model, extra, kwargs = teacher, {}, {}
+            if plan is not None:
+                model, ptq, calib, extra = plan[role]
+                kwargs = {"calibration": list(calib), "ptq": ptq}
+            artifact = get_exporter(target)(model, example, Path(tmp) / f"{role}{SUFFIX[target]}", precision,
+                                            _teacher_preprocessing(role), **kwargs)
             spec = artifact.spec.to_dict()
             spec["provenance"].update(
                 teacher=f"{role}_teacher", teacher_sha256=teacher_manifest()["models"][role]["sha256"],
-                teacher_source=teacher_manifest()["source"]["package"] + ":" + teacher_path(role).name,
+                teacher_source=teacher_manifest()["source"]["package"] + ":" + teacher_path(role).name, **extra,
             )
             manifest_models[role] = spec
             models[role] = artifact.path

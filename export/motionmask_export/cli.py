@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("bundle", help="export the models for one target and validate them against the teachers")
     b.add_argument("--target", choices=("onnx", "tflite", "coreml"), required=True)
-    b.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
+    b.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
+                   help="int8: the distilled students + int8 detector, quantized per the shipped recipes")
     b.add_argument("--out", required=True, help="bundle file to write (e.g. bundles/motionmask-onnx-fp32.bundle)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(fn=_cmd_bundle)

@@ -81,3 +81,43 @@ def _model_inputs(frames_per_video: int) -> dict[str, np.ndarray]:
 def model_inputs(frames_per_video: int = 3, progress: bool = False) -> dict[str, np.ndarray]:
     """Role -> (N, C, H, W) float32 model inputs from real faces (cached per process)."""
     return _model_inputs(frames_per_video)
+
+
+def video_model_inputs(videos: tuple[str, ...], samples: int, seed: int = 0, progress: bool = False
+                       ) -> dict[str, np.ndarray]:
+    """Role -> up to ``samples`` model inputs the FP32 teacher pipeline makes on real videos (VIDEO mode, every
+    frame; drawn evenly at random), e.g. a recipe's calibration videos (names relative to ../shared/data/videos).
+
+    Raises:
+        FileNotFoundError: a video is missing.
+    """
+    from tqdm import tqdm
+
+    from motionmask.video import iter_frames
+
+    collected: dict[str, list[np.ndarray]] = {r: [] for r in ROLES}
+    for rel in tqdm(videos, desc="calibration crops", unit="video", disable=not progress):
+        path = SHARED_DATA / "videos" / rel
+        if not path.is_file():
+            raise FileNotFoundError(f"calibration video {path} not found")
+        tracker = teacher_tracker(FaceTrackerOptions(running_mode=RunningMode.VIDEO, max_faces=1))
+        tracker.crop_sink = lambda role, x: collected[role].append(x[0].copy())
+        # VIDEO mode runs the detector only until a face is tracked: an IMAGE-mode tracker on every 5th frame
+        # gives the detector its inputs.
+        detector = teacher_tracker(FaceTrackerOptions(running_mode=RunningMode.IMAGE, max_faces=1))
+
+        def detector_only(role: str, x: np.ndarray) -> None:
+            if role == "face_detector":
+                collected[role].append(x[0].copy())
+
+        detector.crop_sink = detector_only
+        for i, ts, frame in iter_frames(path):
+            tracker.track_for_video(frame, ts)
+            if i % 5 == 0:
+                detector.track(frame)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for role, xs in collected.items():
+        idx = np.sort(rng.choice(len(xs), min(samples, len(xs)), replace=False))
+        out[role] = np.stack([xs[i] for i in idx]).astype(np.float32)
+    return out

@@ -18,7 +18,25 @@ import numpy as np
 GATES = {
     "fp32": {"nme_pct": 0.05, "score_abs": 1e-3},
     "fp16": {"nme_pct": 0.5, "score_abs": 1e-2},
+    # int8 bundles ship distilled students: the gate is the clinical one (issue #3: mesh NME <= 1.5 % of the
+    # inter-ocular distance vs the FP32 teacher).
+    "int8": {"nme_pct": 1.5, "score_abs": 0.1},
 }
+# Per-role replacements of GATES entries, where a role's stage metric has another normaliser.
+ROLE_GATES = {
+    "int8": {
+        # eye-width units (crop / 4.3, about a third of the inter-ocular distance): 5 % here is about 1.7 % of the
+        # inter-ocular distance, inside the issue's 2 % iris-centre gate.
+        "iris": {"nme_pct": 5.0, "score_abs": 0.1},
+        # the detector only seeds the face ROI (the mesh re-centres it every frame); its keypoints are gated in
+        # units of its own eye-keypoint distance, its scores over all 896 anchors.
+        "face_detector": {"nme_pct": 10.0, "score_abs": 0.5},
+    },
+}
+
+
+def gates_for(role: str, precision: str) -> dict:
+    return {**GATES[precision], **ROLE_GATES.get(precision, {}).get(role, {})}
 # Mesh landmarks whose distance normalises the mesh NME (outer eye corners: inter-ocular distance).
 _MESH_EYE_CORNERS = (33, 263)
 # Iris crops are 4.3x the eye-corner distance (MediaPipe's iris ROI), so the eye width is size / 4.3 px.
@@ -120,7 +138,7 @@ class ParityReport:
 
 def gate(role, fmt, precision, backend_name, ref: dict, got: dict, input_size: int) -> ModelParity:
     """Compute tensor + stage metrics of N outputs against N references and apply the precision's gates."""
-    gates = GATES[precision]
+    gates = gates_for(role, precision)
     stage = stage_metrics(role, ref, got, input_size)
     tensors = {n: tensor_metrics(ref[n], got[n]) for n in ref}
     failures = [f"{k} {stage[k]:.3g} > {v:g}" for k, v in gates.items() if stage[k] > v]

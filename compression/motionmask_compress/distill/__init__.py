@@ -61,7 +61,7 @@ def run_distill(config: DistillConfig, role: str, device: torch.device | None = 
         "val_nme_pct_at_init": init_nme,
         "val_nme_pct": history["epochs"][-1].get("val_nme_pct"),
         "history": history,
-        "machine": {"python": platform.python_version(), "torch": torch.__version__,
+        "machine": {"python": platform.python_version(), "torch": str(torch.__version__),
                     "device": str(device or "cpu"), "threads": torch.get_num_threads()},
     }
     return student, provenance

@@ -73,9 +73,11 @@ def distill_loss(role: str, out: tuple[torch.Tensor, ...], target: tuple[torch.T
 
 def nme(role: str, out: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> dict[str, float]:
     """Mean per-point 2-D error of ``out`` vs ``ref`` in % of the normaliser (face mesh: inter-ocular distance
-    33-263 of the reference; iris: the eye-crop width / 4.3, as the parity reports), overall and per group."""
+    33-263 of the reference, over the crops the teacher sees a face in; iris: the eye-crop width / 4.3, as the
+    parity reports), overall and per group."""
     if role == "face_mesh":
-        a, b = out["landmarks"][..., :2], ref["landmarks"][..., :2]
+        face = ref["face_flag"].reshape(-1) > 0
+        a, b = out["landmarks"][face][..., :2], ref["landmarks"][face][..., :2]
         norm = np.linalg.norm(b[:, IOD_MESH[0]] - b[:, IOD_MESH[1]], axis=-1)[:, None]
     else:
         a = np.concatenate([out["eye_contour"], out["iris"]], 1)[..., :2]

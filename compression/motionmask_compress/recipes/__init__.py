@@ -1,5 +1,5 @@
-"""Compression recipes (issue #3, first part): frozen, versioned step configs, YAML/JSON round-trip, per-module
-quantization overrides. The step handlers (distillation, PTQ/QAT lowering per target) come next."""
+"""Compression recipes: frozen, versioned step configs, YAML/JSON round-trip, per-module quantization overrides,
+and the recipes checked in for the shipped models (``shipped/``)."""
 
 from motionmask_compress.recipes.config import (
     DistillConfig,
@@ -13,7 +13,9 @@ from motionmask_compress.recipes.config import (
     StepConfig,
     register_config,
     resolve_quantization,
+    shipped_recipe,
+    shipped_recipes,
 )
 
 __all__ = ["DistillConfig", "Gates", "PruneConfig", "PtqConfig", "QatConfig", "QuantSpec", "Recipe", "RecipeError",
-           "StepConfig", "register_config", "resolve_quantization"]
+           "StepConfig", "register_config", "resolve_quantization", "shipped_recipe", "shipped_recipes"]

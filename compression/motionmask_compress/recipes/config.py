@@ -85,7 +85,8 @@ class DistillConfig(StepConfig):
         augment: augmentations by name (e.g. "flip", "color", "scale", "rotate").
         train_videos: videos the crops come from (never the recipe's held-out videos), relative to ../shared/data.
         train_images: folders (or files) of stills, relative to ../shared/data; they add identities.
-        width: fraction of the teacher's channels the student keeps in each channel group.
+        width: fraction of the teacher's channels the student keeps in each channel group, or a map from a group's
+            teacher channel count to its fraction (keep cheap low-resolution stages wider).
         copies: jittered crops per face per video frame (stills get 4x).
     """
 
@@ -100,11 +101,12 @@ class DistillConfig(StepConfig):
     augment: tuple[str, ...] = ("flip", "color", "scale", "rotate")
     train_videos: tuple[str, ...] = ()
     train_images: tuple[str, ...] = ()
-    width: float = 0.5
+    width: float | Mapping[int, float] = 0.5
     copies: int = 1
 
     def __post_init__(self):
-        if not 0.0 < self.width <= 1.0:
+        values = self.width.values() if isinstance(self.width, Mapping) else [self.width]
+        if not all(0.0 < float(v) <= 1.0 for v in values):
             raise RecipeError(f"DistillConfig.width must be in (0, 1], got {self.width}")
         unknown = set(self.augment) - {"flip", "color", "scale", "rotate", "shift"}
         if unknown:
@@ -295,6 +297,8 @@ def _build(cls, raw: Mapping[str, Any], where: str):
             kw[key] = None if value is None else _build(QuantSpec, value, f"{where}.{key}")
         elif key.endswith("_overrides"):
             kw[key] = {k: None if v is None else _build(QuantSpec, v, f"{where}.{key}.{k}") for k, v in value.items()}
+        elif key == "width" and isinstance(value, Mapping):  # JSON keys are strings
+            kw[key] = {int(k): float(v) for k, v in value.items()}
         elif isinstance(value, list):
             kw[key] = tuple(value)
         else:
@@ -319,3 +323,21 @@ def resolve_quantization(model, config: PtqConfig) -> dict[str, QuantSpec | None
     if unknown:
         raise RecipeError(f"module_name_overrides name modules the model does not have: {sorted(unknown)}")
     return out
+
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
+
+
+def shipped_recipes() -> list[str]:
+    """Names of the recipes checked in for the shipped models."""
+    return sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
+
+
+def shipped_recipe(name_or_path: str | Path) -> Recipe:
+    """A checked-in recipe by name (e.g. ``face_mesh_student``), or any recipe file by path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml", ".json") and path.is_file():
+        return Recipe.load(path)
+    if (SHIPPED_DIR / f"{name_or_path}.yaml").is_file():
+        return Recipe.load(SHIPPED_DIR / f"{name_or_path}.yaml")
+    raise RecipeError(f"no recipe {str(name_or_path)!r}: not a file, and not one of the shipped {shipped_recipes()}")

@@ -18,6 +18,7 @@ tensors (each tensor normalised by its own mean, so one wide tensor does not dom
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -87,9 +88,20 @@ def channel_groups(net: TFLiteGraphModule, sample: torch.Tensor) -> dict:
     return {"group": group, "channels": channels, "fixed": fixed, "inherits": inherits, "env": env}
 
 
-def choose_channels(net: TFLiteGraphModule, sample: torch.Tensor, keep_ratio: float) -> dict[int, list[int]]:
-    """Kept channel indices per prunable group (keyed by the group's smallest tensor index)."""
+def choose_channels(net: TFLiteGraphModule, sample: torch.Tensor,
+                    keep_ratio: float | Mapping[int, float]) -> dict[int, list[int]]:
+    """Kept channel indices per prunable group (keyed by the group's smallest tensor index).
+
+    ``keep_ratio``: one fraction for every group, or a map from a group's teacher channel count to its fraction
+    (e.g. {16: 0.5, 128: 0.75}: keep the cheap low-resolution stages wider than the costly high-resolution ones).
+    """
     info = channel_groups(net, sample)
+
+    def ratio(g: int) -> float:
+        if isinstance(keep_ratio, Mapping):
+            return float(keep_ratio.get(info["channels"][g], keep_ratio.get(str(info["channels"][g]), 1.0)))
+        return float(keep_ratio)
+
     score: dict[int, np.ndarray] = {}
     for t, x in info["env"].items():
         g = info["group"][t]
@@ -106,11 +118,11 @@ def choose_channels(net: TFLiteGraphModule, sample: torch.Tensor, keep_ratio: fl
         if g in info["inherits"]:
             parent, inherited = info["inherits"][g]
             head = solve(parent) if parent not in info["fixed"] else list(range(inherited))
-            tail_n = max(1, round((n - inherited) * keep_ratio))
+            tail_n = max(1, round((n - inherited) * ratio(g)))
             tail = inherited + np.argsort(-score[g][inherited:], kind="stable")[:tail_n]
             keep[g] = sorted(head) + sorted(int(i) for i in tail)
         else:
-            k = max(1, round(n * keep_ratio))
+            k = max(1, round(n * ratio(g)))
             keep[g] = sorted(int(i) for i in np.argsort(-score[g], kind="stable")[:k])
         return keep[g]
 

@@ -25,7 +25,7 @@ _MODULES = {
     "tflite": "motionmask_export.exporters._tflite",
     "coreml": "motionmask_export.exporters._coreml",
 }
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def register_exporter(fmt: str):

@@ -1,7 +1,8 @@
 """PyTorch -> ONNX (opset 18, torch.export-based exporter), run with onnxruntime.
 
 fp16 stores the weights as float16 initializers followed by Cast-to-float32 nodes (half the file, float32
-compute: ONNX Runtime's CPU kernels are float32, and phones that run ONNX dequantize the same way).
+compute: ONNX Runtime's CPU kernels are float32, and phones that run ONNX dequantize the same way). int8 lowers
+the recipe's PtqConfig with NNCF (QuantizeLinear/DequantizeLinear pairs, ``quantize_onnx``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _weights_to_fp16(model, min_elements: int = 16):
 
 @register_exporter("onnx")
 def export_onnx(model: torch.nn.Module, example: torch.Tensor, out_path: Path, precision: str, preprocessing,
-                input_names=("image",), output_names=None) -> Artifact:
+                input_names=("image",), output_names=None, calibration=None, ptq=None) -> Artifact:
     import onnx
 
     output_names = list(output_names or model.output_names)
@@ -55,8 +56,14 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, out_path: Path, p
     tmp.unlink()
     if precision == "fp16":
         proto = _weights_to_fp16(proto)
+    elif precision == "int8":
+        from motionmask_compress.quantize import quantize_onnx
+
+        if calibration is None or ptq is None:
+            raise ValueError("int8 export needs calibration inputs and a PtqConfig")
+        proto = quantize_onnx(proto, calibration, ptq)
     elif precision != "fp32":
-        raise ValueError(f"onnx exporter supports fp32/fp16, not {precision!r}")
+        raise ValueError(f"onnx exporter supports fp32/fp16/int8, not {precision!r}")
     onnx.checker.check_model(proto)
     onnx.save(proto, str(out_path))
     spec = make_spec(model, example, out_path, "onnx", precision, preprocessing, input_names, output_names,

@@ -1,7 +1,9 @@
 """PyTorch -> TFLite with litert-torch (no TensorFlow), run with ai-edge-litert.
 
 fp16 casts conv/fully-connected weights to float16 with ai-edge-quantizer's float_casting (explicit DEQUANTIZE,
-float32 compute), the same storage MediaPipe's own models use.
+float32 compute), the same storage MediaPipe's own models use. int8 lowers the recipe's PtqConfig with
+ai-edge-quantizer (``motionmask_compress.quantize.quantize_tflite``; full-integer models have integer I/O, which
+the runtime backends quantize/dequantize with the tensors' own scale and zero point).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def _file_io_names(path: Path) -> tuple[list[str], list[str]]:
     def order(details):
         # litert-torch names outputs ..._output_<i>_...; keep the model's positional order.
         def key(d):
-            m = re.search(r"_(\d+)(?:_output)?$", d["name"])
+            m = re.search(r"_(\d+)(?:_output)?(?:_quantized)?$", d["name"])
             return int(m.group(1)) if m else d["index"]
 
         return [d["name"] for d in sorted(details, key=key)]
@@ -39,7 +41,7 @@ def _file_io_names(path: Path) -> tuple[list[str], list[str]]:
 
 @register_exporter("tflite")
 def export_tflite(model: torch.nn.Module, example: torch.Tensor, out_path: Path, precision: str, preprocessing,
-                  input_names=("image",), output_names=None) -> Artifact:
+                  input_names=("image",), output_names=None, calibration=None, ptq=None) -> Artifact:
     import litert_torch
 
     output_names = list(output_names or model.output_names)
@@ -52,8 +54,15 @@ def export_tflite(model: torch.nn.Module, example: torch.Tensor, out_path: Path,
         result = quantizer.Quantizer(str(fp32_path), _FP16_RECIPE).quantize()
         out_path.write_bytes(bytes(result.quantized_model))
         fp32_path.unlink()
+    elif precision == "int8":
+        from motionmask_compress.quantize import quantize_tflite
+
+        if calibration is None or ptq is None:
+            raise ValueError("int8 export needs calibration inputs and a PtqConfig")
+        quantize_tflite(fp32_path, calibration, ptq, out_path)
+        fp32_path.unlink()
     elif precision != "fp32":
-        raise ValueError(f"tflite exporter supports fp32/fp16 here, not {precision!r}")
+        raise ValueError(f"tflite exporter supports fp32/fp16/int8, not {precision!r}")
     file_in, file_out = _file_io_names(out_path)
     spec = make_spec(model, example, out_path, "tflite", precision, preprocessing, input_names, output_names,
                      file_in, file_out, provenance={"tools": tool_versions("litert-torch", "ai-edge-quantizer",
