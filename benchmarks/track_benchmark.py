@@ -30,7 +30,7 @@ SHARED = Path(os.environ.get("MOTIONMASK_SHARED", REPO.parent / "shared")) / "da
 CACHE = Path(os.environ.get("MOTIONMASK_CACHE", Path.home() / ".cache" / "motionmask"))
 SINGLE_FACE = sorted(p for p in SHARED.glob("*/*.mp4") if p.parent.name != "facenet-pytorch")
 BACKENDS = (("onnxruntime", "onnx", "fp32"), ("litert", "tflite", "fp32"), ("onnxruntime", "onnx", "fp16"),
-            ("litert", "tflite", "fp16"))
+            ("litert", "tflite", "fp16"), ("onnxruntime", "onnx", "int8"), ("litert", "tflite", "int8"))
 
 
 def bundle_for(target: str, precision: str) -> Path:
@@ -101,16 +101,20 @@ def throughput(video: Path, n_frames: int) -> None:
             rate, lms = run_tracker(frames, fps, bundle, backend, threads)
             nme = np.nanmean(nme_pct(lms, ref_off))
             iris = np.nanmean(np.concatenate([nme_pct(lms, ref_on, 468), nme_pct(lms, ref_on, 473)]))
+            base = next((r[3] for r in rows if r[0] == f"motionmask {target}-fp32" and r[2] == (threads or "default")),
+                        rate)
             rows.append((f"motionmask {target}-{precision}", backend, threads or "default", rate, rate / mp_on,
-                         nme, iris))
-    rows.append(("mediapipe FaceMesh refine off", "tflite (own)", 1, mp_off, mp_off / mp_on, 0.0, float("nan")))
-    rows.append(("mediapipe FaceMesh refine on", "tflite (own)", 1, mp_on, 1.0, float("nan"), 0.0))
+                         rate / base, nme, iris))
+    nan = float("nan")
+    rows.append(("mediapipe FaceMesh refine off", "tflite (own)", 1, mp_off, mp_off / mp_on, nan, 0.0, nan))
+    rows.append(("mediapipe FaceMesh refine on", "tflite (own)", 1, mp_on, 1.0, nan, nan, 0.0))
     print(f"\nThroughput on {video.relative_to(SHARED)} ({len(frames)} frames, {frames[0].shape[1]}x"
           f"{frames[0].shape[0]}), {os.cpu_count()} cores")
-    print("| pipeline | backend | threads | frames/s | × MP refine-on | mesh NME % vs MP off | iris % vs MP on |")
-    print("|---|---|---|---|---|---|---|")
-    for name, be, th, rate, ratio, nme, iris in rows:
-        print(f"| {name} | {be} | {th} | {rate:.1f} | {ratio:.2f} | {nme:.2f} | {iris:.2f} |")
+    print("| pipeline | backend | threads | frames/s | × MP refine-on | × fp32 same backend | mesh NME % vs MP off "
+          "| iris % vs MP on |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, be, th, rate, ratio, vs_fp32, nme, iris in rows:
+        print(f"| {name} | {be} | {th} | {rate:.1f} | {ratio:.2f} | {vs_fp32:.2f} | {nme:.2f} | {iris:.2f} |")
 
 
 def accuracy(target: str, precision: str) -> dict:

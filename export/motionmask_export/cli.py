@@ -1,4 +1,4 @@
-"""``motionmask-build``: build bundles (and, later, compression runs)."""
+"""``motionmask-build``: build bundles, run compression recipes (``compress``) and compare several (``sweep``)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,58 @@ def _cmd_bundle(args) -> int:
     return 0 if report.status == "passed" else 1
 
 
+def _targets(text: str) -> tuple[str, ...]:
+    from motionmask_export.compress import TARGETS
+
+    out = tuple(t for t in text.split(",") if t)
+    bad = sorted(set(out) - set(TARGETS))
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown targets {bad}; choose from {TARGETS}")
+    return out
+
+
+def _cmd_compress(args) -> int:
+    from motionmask_compress.recipes import shipped_recipe
+    from motionmask_export.compress import compress, table
+
+    recipe = shipped_recipe(args.recipe)
+    report = compress(recipe, Path(args.out), student=Path(args.student) if args.student else None,
+                      targets=args.targets, clinical=not args.no_clinical, progress=not args.quiet)
+    print(table([report]))
+    for target, c in report.get("clinical", {}).items():
+        for gate, g in c["gates"].items():
+            if gate != "passed":
+                val = "n/a" if g["value"] is None else f"{g['value']:.4f}"
+                print(f"{target:7s} {gate:24s} {val:>8s} <= {g['limit']:<6} {'passed' if g['passed'] else 'FAILED'}")
+    print(f"report: {Path(args.out) / 'report.json'} and report.html; overall: "
+          f"{'passed' if report['passed'] else 'failed'}")
+    return 0 if report["passed"] else 1
+
+
+def _cmd_sweep(args) -> int:
+    import json
+
+    from motionmask_compress.recipes import shipped_recipe
+    from motionmask_export.compress import compress, render_html, table
+
+    reports = []
+    for i, name in enumerate(args.recipes):
+        recipe = shipped_recipe(name)
+        run_dir = Path(args.out) / recipe.name
+        report_path = run_dir / "report.json"
+        if args.reuse and report_path.is_file():
+            reports.append(json.loads(report_path.read_text()))
+            continue
+        student = args.student[i] if args.student and i < len(args.student) and args.student[i] != "-" else None
+        reports.append(compress(recipe, run_dir, student=Path(student) if student else None, targets=args.targets,
+                                clinical=not args.no_clinical, progress=not args.quiet))
+    print(table(reports))
+    page = Path(args.out) / "sweep.html"
+    page.write_text(render_html(reports, "MotionMask compression sweep"))
+    print(f"sweep: {page}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="motionmask-build", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -28,10 +80,29 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--out", required=True, help="bundle file to write (e.g. bundles/motionmask-onnx-fp32.bundle)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(fn=_cmd_bundle)
+    c = sub.add_parser("compress", help="run one compression recipe end to end and write its report")
+    c.add_argument("--recipe", required=True, help="a recipe file, or the name of a shipped recipe "
+                   "(face_mesh_student, iris_student, face_detector_int8)")
+    c.add_argument("--out", required=True, help="output folder (artifacts, report.json, report.html)")
+    c.add_argument("--student", help="use this trained student checkpoint instead of distilling again")
+    c.add_argument("--targets", type=_targets, default=("tflite", "onnx", "coreml"),
+                   help="comma-separated export targets (default: tflite,onnx,coreml)")
+    c.add_argument("--no-clinical", action="store_true", help="skip the clinical gates on the held-out videos")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+    c.set_defaults(fn=_cmd_compress)
+    w = sub.add_parser("sweep", help="run several recipes and tabulate size / accuracy / latency")
+    w.add_argument("recipes", nargs="+", help="recipe files or shipped recipe names")
+    w.add_argument("--out", required=True, help="output folder (one sub-folder per recipe, sweep.html)")
+    w.add_argument("--student", nargs="*", help="trained checkpoints, one per recipe in order ('-' = distil)")
+    w.add_argument("--targets", type=_targets, default=("tflite", "onnx", "coreml"))
+    w.add_argument("--reuse", action="store_true", help="read finished runs' report.json instead of rerunning")
+    w.add_argument("--no-clinical", action="store_true")
+    w.add_argument("--quiet", action="store_true")
+    w.set_defaults(fn=_cmd_sweep)
     args = parser.parse_args(argv)
     try:
         return args.fn(args)
-    except MotionMaskError as exc:
+    except (MotionMaskError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

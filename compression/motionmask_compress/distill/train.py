@@ -119,8 +119,13 @@ def train_student(student: torch.nn.Module, data: dict[str, np.ndarray], config:
     total = steps_per_epoch * config.epochs
     opt = torch.optim.AdamW(student.parameters(), lr=config.learning_rate, weight_decay=1e-4)
     warm = min(200, total // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
+
+    def lr_factor(step: int) -> float:  # linear warm-up, then cosine to 0
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     weights = dict(config.point_weights)
     history = {"epochs": [], "seconds": 0.0}
     t0 = time.time()

@@ -1,0 +1,120 @@
+"""Students: channel-pruned copies of the real teachers' graphs, distilled here.
+
+Pruning is checked against the teacher itself (keeping every channel must reproduce it exactly; the shortcut PADs
+must stay consistent at any width), the distillation loop on real teacher labels of a real face, and the
+committed students against the issue's budgets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from motionmask_compress.recipes import DistillConfig, RecipeError
+from motionmask_compress.zoo import create_model
+from motionmask_compress.zoo.prune import channel_groups, choose_channels, conv_macs, pruned_copy
+from motionmask_compress.zoo.students import STUDENT_ROLES, Student, checkpoint_path, init_student
+
+
+@pytest.fixture(scope="module")
+def crops():
+    from motionmask_export.samples import model_inputs
+
+    return model_inputs(3)
+
+
+@pytest.mark.parametrize("role", ["face_mesh", "iris"])
+def test_keeping_every_channel_reproduces_the_teacher(role, crops):
+    teacher = create_model(f"{role}_teacher")
+    x = torch.from_numpy(crops[role])
+    full = pruned_copy(teacher.net, choose_channels(teacher.net, x, 1.0), x)
+    with torch.no_grad():
+        for a, b in zip(teacher.net(x), full(x)):
+            assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("role", ["face_mesh", "iris"])
+def test_half_width_student_is_smaller_and_keeps_shortcuts_consistent(role, crops):
+    teacher = create_model(f"{role}_teacher")
+    x = torch.from_numpy(crops[role])
+    keep = choose_channels(teacher.net, x, 0.5)
+    info = channel_groups(teacher.net, x)
+    for child, (parent, inherited) in info["inherits"].items():  # a widened stage starts with its parent's channels
+        assert keep[child][: len(keep[parent])] == keep[parent]
+        assert all(i >= inherited for i in keep[child][len(keep[parent]):])
+    assert not set(keep) & info["fixed"]  # input, outputs and reshaped groups keep every channel
+    student = pruned_copy(teacher.net, keep, x)
+    with torch.no_grad():
+        outs = student(x)
+    assert [o.shape for o in outs] == [o.shape for o in teacher.net(x)]
+    ratio = conv_macs(student, x) / conv_macs(teacher.net, x)
+    assert 0.2 < ratio < 0.36, ratio
+    assert sum(p.numel() for p in student.parameters()) < sum(p.numel() for p in teacher.parameters())
+
+
+def test_per_stage_widths_and_config_validation(crops):
+    teacher = create_model("face_mesh_teacher")
+    x = torch.from_numpy(crops["face_mesh"])
+    keep = choose_channels(teacher.net, x, {16: 0.375, 32: 0.5, 64: 0.625, 128: 0.75})
+    info = channel_groups(teacher.net, x)
+    sizes = sorted((info["channels"][g], len(k)) for g, k in keep.items())
+    # a widened stage inherits its parent's kept channels; the fraction applies to its new ones:
+    # 16: 6; 32: 6 + 8 of the new 16; 64: 14 + 20 of the new 32; 128: 34 + 48 of the new 64; two 32-wide heads: 16
+    assert sizes == [(16, 6), (32, 14), (32, 16), (32, 16), (64, 34), (128, 82)]
+    with pytest.raises(RecipeError, match="width"):
+        DistillConfig(width=1.5)
+    with pytest.raises(RecipeError, match="augment"):
+        DistillConfig(augment=("mixup",))
+
+
+def test_distillation_lowers_the_loss_on_real_teacher_labels(tmp_path, astronaut):
+    """A few steps on jittered crops of a real face labelled by the real teacher: the loss must fall."""
+    import cv2
+
+    from motionmask_compress.distill.data import Augment, build_crops, teacher_labels
+    from motionmask_compress.distill.train import distill_loss, nme, predict, train_student
+
+    still = tmp_path / "astronaut.png"
+    cv2.imwrite(str(still), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    crops = build_crops("face_mesh", [still], seed=0, aug=Augment(), copies=16, progress=False)
+    assert crops.shape == (64, 192, 192, 3) and crops.dtype == np.uint8
+    assert len({c.tobytes() for c in crops}) == len(crops)  # every copy is jittered differently
+    data = {"crops": crops, **teacher_labels(crops, "face_mesh", progress=False)}
+    assert (data["face_flag"] > 0).mean() > 0.7  # mostly faces, a few background crops
+    student = init_student("face_mesh", 0.5, torch.from_numpy(crops[:16]).permute(0, 3, 1, 2).float() / 255)
+    before = nme("face_mesh", predict(student, crops, "face_mesh"), data)["all"]
+    history = train_student(student, data, DistillConfig(epochs=6, batch_size=16, learning_rate=2e-3),
+                            progress=False)
+    after = nme("face_mesh", predict(student, crops, "face_mesh"), data)["all"]
+    losses = [e["loss"] for e in history["epochs"]]
+    assert losses[-1] < 0.7 * losses[0], losses
+    assert after < before, (before, after)
+    # the loss weights eyelids: an error on an eyelid point costs more than the same error elsewhere
+    out = tuple(torch.from_numpy(data[n][:2]).clone() for n in ("landmarks", "face_flag"))
+    tgt = tuple(torch.from_numpy(data[n][:2]) for n in ("landmarks", "face_flag"))
+    lid, cheek = out[0].clone(), out[0].clone()
+    lid[:, 159, 0] += 5
+    cheek[:, 50, 0] += 5
+    w = {"eyelids": 3.0}
+    assert distill_loss("face_mesh", (lid, out[1]), tgt, w) > distill_loss("face_mesh", (cheek, out[1]), tgt, w)
+
+
+@pytest.mark.parametrize("role", STUDENT_ROLES)
+def test_committed_student_meets_its_budget(role, crops):
+    if not checkpoint_path(role).is_file():
+        pytest.fail(f"no committed {role} student at {checkpoint_path(role)}")
+    student = create_model(f"{role}_student")
+    assert isinstance(student, Student)
+    teacher = create_model(f"{role}_teacher")
+    x = torch.from_numpy(crops[role])
+    ratio = conv_macs(student, x) / conv_macs(teacher, x)
+    if role == "face_mesh":
+        assert ratio <= 1 / 3, f"face-mesh student at {ratio:.3f} of the teacher's MACs (issue: <= 1/3)"
+    else:
+        assert ratio < 0.5
+    prov = student.provenance
+    assert prov["data"]["sources_sha256"] and prov["recipe"]["name"] == f"{role}_student"
+    with torch.no_grad():
+        outs = student(x)
+    assert [o.shape for o in outs] == [o.shape for o in teacher(x)]
