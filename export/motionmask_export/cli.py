@@ -70,6 +70,33 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
+def _cmd_gates(args) -> int:
+    import json
+
+    from motionmask.bundle import Bundle
+    from motionmask.runner import ModelRunner
+    from motionmask_compress.recipes import shipped_recipe
+    from motionmask_export.compress import _jsonable
+    from motionmask_export.gates import clinical_gates
+    from motionmask_export.samples import SHARED_DATA
+
+    recipe = shipped_recipe(args.recipe)
+    with Bundle(args.bundle) as bundle:
+        models = {role: ModelRunner(spec, bundle.model_path(role), args.backend)
+                  for role, spec in bundle.models.items()}
+        videos = [SHARED_DATA / "videos" / v for v in recipe.held_out_videos]
+        result = clinical_gates(models, videos, recipe.gates, progress=not args.quiet)
+    result["bundle"] = str(args.bundle)
+    out = Path(args.out) if args.out else Path(args.bundle).with_suffix(".gates.json")
+    out.write_text(json.dumps(_jsonable(result), indent=1))
+    for gate, g in result["gates"].items():
+        if gate != "passed":
+            val = "n/a" if g["value"] is None else f"{g['value']:.4f}"
+            print(f"{gate:24s} {val:>8s} <= {g['limit']:<6} {'passed' if g['passed'] else 'FAILED'} ({g['video']})")
+    print(f"gates: {out}; overall: {'passed' if result['gates']['passed'] else 'failed'}")
+    return 0 if result["gates"]["passed"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="motionmask-build", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -90,6 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--no-clinical", action="store_true", help="skip the clinical gates on the held-out videos")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     c.set_defaults(fn=_cmd_compress)
+    g = sub.add_parser("gates", help="clinical gates of a whole bundle's pipeline vs the FP32 teachers")
+    g.add_argument("--bundle", required=True)
+    g.add_argument("--recipe", default="face_mesh_student", help="recipe whose held-out videos and gates are used")
+    g.add_argument("--backend", help="backend (default: by the bundle's format)")
+    g.add_argument("--out", help="result json (default: <bundle>.gates.json)")
+    g.add_argument("--quiet", action="store_true")
+    g.set_defaults(fn=_cmd_gates)
     w = sub.add_parser("sweep", help="run several recipes and tabulate size / accuracy / latency")
     w.add_argument("recipes", nargs="+", help="recipe files or shipped recipe names")
     w.add_argument("--out", required=True, help="output folder (one sub-folder per recipe, sweep.html)")
