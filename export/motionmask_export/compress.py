@@ -94,7 +94,7 @@ def compress(recipe: Recipe, out_dir: Path, student: Path | None = None, targets
             report["student"] = {"checkpoint": str(path), "trained_in_this_run": True,
                                  "provenance": {k: v for k, v in prov.items() if k != "history"},
                                  "history": prov["history"]}
-    held = video_model_inputs(recipe.held_out_videos, 200, progress=progress)[role]
+    held = video_model_inputs(recipe.held_out_videos, 100, progress=progress)[role]
     example = torch.from_numpy(held[:1])
     report["model"] = {"teacher": _torch_stats(teacher, example), "compressed": _torch_stats(model, example)}
     report["model"]["macs_ratio"] = report["model"]["compressed"]["macs"] / report["model"]["teacher"]["macs"]
