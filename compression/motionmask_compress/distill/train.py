@@ -141,7 +141,7 @@ def train_student(student: torch.nn.Module, data: dict[str, np.ndarray], config:
             loss.backward()
             opt.step()
             sched.step()
-            running += float(loss)
+            running += float(loss.detach())
             bar.update(1)
         row = {"epoch": epoch + 1, "loss": running / steps_per_epoch}
         if val is not None and (epoch + 1) % max(1, config.epochs // 10) == 0 or epoch + 1 == config.epochs:
