@@ -111,7 +111,8 @@ def compress(recipe: Recipe, out_dir: Path, student: Path | None = None, targets
         comp = exporter(model, example, out_dir / "artifacts" / f"{role}-{precision}{SUFFIX[target]}", precision, pre,
                         **kwargs)
         artifacts[target] = comp
-        parity = compare_model(role, target, precision, comp.open().backend.name, teacher, comp.open(), held)
+        runner = comp.open()
+        parity = compare_model(role, target, precision, runner.backend.name, teacher, runner, held)
         row = {"target": target, "precision": precision, "file": comp.path.name, "bytes": _size(comp.path),
                "teacher_bytes": _size(base.path), "parity": {"stage": parity.stage, "gates": parity.gates,
                                                             "status": parity.status, "failures": parity.failures,

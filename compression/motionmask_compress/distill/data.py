@@ -82,10 +82,10 @@ def _faces_in(path: Path, tracker_cache: dict) -> list[tuple[np.ndarray, list]]:
     return [(f, tracker.track_for_video(f, ts).faces) for _, ts, f in iter_frames(path)]
 
 
-def _jitter(rect: roi_mod.Rect, rng: np.random.Generator, aug: Augment, strength: float = 1.0) -> roi_mod.Rect:
-    s = rng.uniform(*aug.scale) if strength else 1.0
-    dx, dy = rng.uniform(-aug.shift, aug.shift, 2) * strength * rect.width_px
-    rot = np.deg2rad(rng.uniform(-aug.rotate_deg, aug.rotate_deg)) * strength
+def _jitter(rect: roi_mod.Rect, rng: np.random.Generator, aug: Augment) -> roi_mod.Rect:
+    s = rng.uniform(*aug.scale)
+    dx, dy = rng.uniform(-aug.shift, aug.shift, 2) * rect.width_px
+    rot = np.deg2rad(rng.uniform(-aug.rotate_deg, aug.rotate_deg))
     return roi_mod.Rect(rect.center_x_px + dx, rect.center_y_px + dy, rect.width_px * s, rect.height_px * s,
                         rect.rotation_rad + rot)
 
