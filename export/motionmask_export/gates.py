@@ -16,59 +16,38 @@ The worst video decides each gate.
 
 from __future__ import annotations
 
-import json
-from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from motionmask.evaluation import evaluate_tracks
-from motionmask.render.mask import INNER_LIPS, OUTER_LIPS
-from motionmask.track_video import NUM_LANDMARKS, VideoTrack
+from motionmask.track_video import NUM_LANDMARKS, VideoTrack, track_frames
 from motionmask.tracking.tracker import FaceTracker, FaceTrackerOptions, RunningMode
-from motionmask.video import iter_frames, probe_video
+from motionmask.video import probe_video
 
-ROLES = ("face_detector", "face_mesh", "iris")
 IOD = (33, 263)
 IRIS_CENTRES = (468, 473)
 
 
 def _groups() -> dict[str, np.ndarray]:
-    geo = json.loads(files("motionmask").joinpath("data/face_geometry.json").read_text())["eyelids"]
-    return {"all": np.arange(NUM_LANDMARKS),
-            "eyelids": np.array(geo["image_left_eye"]["contour"] + geo["image_right_eye"]["contour"]),
-            "lips": np.array(INNER_LIPS + OUTER_LIPS)}
+    from motionmask_compress.distill.train import point_groups
+
+    return {"all": np.arange(NUM_LANDMARKS), **point_groups("face_mesh")}
 
 
 def pipeline(models: dict) -> FaceTracker:
-    """A VIDEO-mode tracker over ``models`` (role -> callable on the NCHW input, e.g. a ModelRunner or a
-    :class:`~motionmask_export.samples.TorchModel`); roles left out run the FP32 teacher."""
-    from motionmask_compress.zoo import create_model
-    from motionmask_export.build import _teacher_preprocessing, pipeline_parameters
-    from motionmask_export.samples import TorchModel
+    """A VIDEO-mode tracker over ``models`` (role -> callable on the NCHW input, e.g. a ModelRunner); roles left
+    out run the FP32 teacher."""
+    from motionmask_export.samples import teacher_tracker
 
-    full = {r: models.get(r) or TorchModel(create_model(f"{r}_teacher")) for r in ROLES}
-    pre = {r: (_teacher_preprocessing(r).size, _teacher_preprocessing(r).value_range) for r in ROLES}
-    return FaceTracker(full, pipeline_parameters(), pre, FaceTrackerOptions(running_mode=RunningMode.VIDEO))
+    return teacher_tracker(FaceTrackerOptions(running_mode=RunningMode.VIDEO), models=models)
 
 
 def track(tracker: FaceTracker, video: Path, progress: bool = False, desc: str = "") -> VideoTrack:
     """One face tracked over every frame (NaN where none)."""
-    info = probe_video(video)
-    lms, conf, stamps = [], [], []
-    for _, ts, frame in tqdm(iter_frames(video), total=info.frame_count, desc=desc, disable=not progress,
-                             unit="frame"):
-        faces = tracker.track_for_video(frame, ts).faces
-        lm = np.full((1, NUM_LANDMARKS, 3), np.nan, np.float32)
-        c = np.zeros(1, np.float32)
-        if faces:
-            lm[0], c[0] = faces[0].landmarks, faces[0].confidence
-        lms.append(lm)
-        conf.append(c)
-        stamps.append(ts)
-    conf = np.stack(conf)
-    return VideoTrack(np.stack(lms), conf > 0, conf, np.asarray(stamps), info.fps)
+    with tqdm(total=probe_video(video).frame_count, desc=desc, disable=not progress, unit="frame") as bar:
+        return track_frames(tracker, video, 1, bar)
 
 
 def landmark_nme(reference: VideoTrack, test: VideoTrack) -> dict:

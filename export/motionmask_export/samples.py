@@ -41,12 +41,15 @@ class TorchModel:
         return {n: o.float().cpu().numpy() for n, o in zip(self.module.output_names, outs)}
 
 
-def teacher_tracker(options: FaceTrackerOptions = FaceTrackerOptions(), device=None) -> FaceTracker:
-    """A FaceTracker running the FP32 teachers (the full-precision reference pipeline)."""
+def teacher_tracker(options: FaceTrackerOptions = FaceTrackerOptions(), device=None,
+                    models: dict | None = None) -> FaceTracker:
+    """A FaceTracker running the FP32 teachers (the full-precision reference pipeline); ``models`` (role ->
+    callable on the NCHW input, e.g. a ModelRunner) replaces the teacher of those roles."""
     pipeline = json.loads(files("motionmask").joinpath("data/mediapipe_face.json").read_text())
-    models, pre = {}, {}
+    models, pre = dict(models or {}), {}
     for role in ROLES:
-        models[role] = TorchModel(create_model(f"{role}_teacher"), device)
+        if role not in models:
+            models[role] = TorchModel(create_model(f"{role}_teacher"), device)
         spec = teacher_manifest()["models"][role]["input"]
         pre[role] = (tuple(spec["size"]), tuple(spec["value_range"]))
     return FaceTracker(models, pipeline, pre, options)

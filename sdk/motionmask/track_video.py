@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,30 @@ def draw_landmarks(frame: np.ndarray, faces) -> np.ndarray:
     return out
 
 
+def track_frames(tracker: FaceTracker, video: Path, max_faces: int = 1, bar=None,
+                 on_frame: Callable[[np.ndarray, list], None] | None = None) -> VideoTrack:
+    """Track every frame of ``video`` with a VIDEO-mode ``tracker`` (up to ``max_faces`` slots, NaN where none);
+    ``bar.update(1)`` and ``on_frame(frame, faces)`` are called per frame when given."""
+    info = probe_video(video)
+    lms, present, conf, stamps = [], [], [], []
+    for _, ts, frame in iter_frames(video):
+        result = tracker.track_for_video(frame, ts)
+        frame_lm = np.full((max_faces, NUM_LANDMARKS, 3), np.nan, np.float32)
+        frame_conf = np.zeros(max_faces, np.float32)
+        for j, face in enumerate(result.faces[:max_faces]):
+            frame_lm[j] = face.landmarks
+            frame_conf[j] = face.confidence
+        lms.append(frame_lm)
+        conf.append(frame_conf)
+        present.append(frame_conf > 0)
+        stamps.append(ts)
+        if on_frame is not None:
+            on_frame(frame, result.faces)
+        if bar is not None:
+            bar.update(1)
+    return VideoTrack(np.stack(lms), np.stack(present), np.stack(conf), np.asarray(stamps, np.float64), info.fps)
+
+
 def track_video(video: Path, out: Path, bundle_path=None, backend: str | None = None, max_faces: int = 1,
                 smoothing: bool = False, overlay_path: Path | None = None, progress_factory=None,
                 num_threads: int | None = None) -> VideoTrack:
@@ -64,28 +89,13 @@ def track_video(video: Path, out: Path, bundle_path=None, backend: str | None = 
         raise InvalidInputError(f"--out must be a .npz file, got {out}")
     options = FaceTrackerOptions(bundle_path=bundle_path, backend=backend, running_mode=RunningMode.VIDEO,
                                  max_faces=max_faces, smoothing=smoothing, num_threads=num_threads)
-    lms, present, conf, stamps = [], [], [], []
     bar = progress_factory(info.frame_count) if progress_factory else None
     writer = VideoWriter(overlay_path, info.fps, (info.width, info.height)) if overlay_path else None
     ok = False
     try:
         with FaceTracker.create_from_options(options) as tracker:
-            for _, ts, frame in iter_frames(video):
-                result = tracker.track_for_video(frame, ts)
-                frame_lm = np.full((max_faces, NUM_LANDMARKS, 3), np.nan, np.float32)
-                frame_conf = np.zeros(max_faces, np.float32)
-                for j, face in enumerate(result.faces[:max_faces]):
-                    frame_lm[j] = face.landmarks
-                    frame_conf[j] = face.confidence
-                lms.append(frame_lm)
-                conf.append(frame_conf)
-                present.append(frame_conf > 0)
-                stamps.append(ts)
-                if writer is not None:
-                    writer.write(draw_landmarks(frame, result.faces))
-                if bar is not None:
-                    bar.update(1)
-        track = VideoTrack(np.stack(lms), np.stack(present), np.stack(conf), np.asarray(stamps, np.float64), info.fps)
+            on_frame = (lambda frame, faces: writer.write(draw_landmarks(frame, faces))) if writer else None
+            track = track_frames(tracker, video, max_faces, bar, on_frame)
         track.save(out)
         ok = True
         return track

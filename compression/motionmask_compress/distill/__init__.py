@@ -12,7 +12,7 @@ import platform
 import numpy as np
 import torch
 
-from motionmask_compress.distill.data import Augment, distill_set, resolve_sources
+from motionmask_compress.distill.data import Augment, distill_set, resolve_sources, teacher_inputs
 from motionmask_compress.distill.train import nme, predict, train_student
 from motionmask_compress.recipes import DistillConfig
 
@@ -37,6 +37,8 @@ def run_distill(config: DistillConfig, role: str, device: torch.device | None = 
     """
     from motionmask_compress.zoo.students import init_student
 
+    if role not in ("face_mesh", "iris"):
+        raise ValueError(f"no student for {role!r} (the face detector is quantized only)")
     sources = resolve_sources(config.train_videos, "videos") + resolve_sources(config.train_images)
     data = distill_set(role, sources, config.seed, augment_of(config), config.copies, progress=progress)
     n = len(data["crops"])
@@ -47,11 +49,7 @@ def run_distill(config: DistillConfig, role: str, device: torch.device | None = 
     keys = [k for k in data if k != "sources_sha256"]
     train = {k: data[k][train_mask] for k in keys}
     val = {k: data[k][val_idx] for k in keys}
-    torch.manual_seed(config.seed)
-    probe = torch.from_numpy(train["crops"][:64]).permute(0, 3, 1, 2).float() / 255.0
-    if role == "face_detector":
-        raise ValueError("the face detector is not distilled (quantization only)")
-    student = init_student(role, config.width, _to_input(probe, role))
+    student = init_student(role, config.width, teacher_inputs(train["crops"][:64], role))
     init_nme = nme(role, predict(student, val["crops"], role, device=device), val)
     history = train_student(student, train, config, val=val, device=device, progress=progress)
     provenance = {
@@ -66,9 +64,3 @@ def run_distill(config: DistillConfig, role: str, device: torch.device | None = 
     }
     return student, provenance
 
-
-def _to_input(x01: torch.Tensor, role: str) -> torch.Tensor:
-    from motionmask_compress.zoo.weights import manifest
-
-    lo, hi = manifest()["models"][role]["input"]["value_range"]
-    return x01 * (hi - lo) + lo

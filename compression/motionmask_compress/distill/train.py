@@ -144,9 +144,9 @@ def train_student(student: torch.nn.Module, data: dict[str, np.ndarray], config:
             running += float(loss.detach())
             bar.update(1)
         row = {"epoch": epoch + 1, "loss": running / steps_per_epoch}
-        if val is not None and (epoch + 1) % max(1, config.epochs // 10) == 0 or epoch + 1 == config.epochs:
-            if val is not None:
-                row["val_nme_pct"] = nme(role, predict(student, val["crops"], role, device=device), val)
+        last = epoch + 1 == config.epochs
+        if val is not None and ((epoch + 1) % max(1, config.epochs // 10) == 0 or last):
+            row["val_nme_pct"] = nme(role, predict(student, val["crops"], role, device=device), val)
             student.train()
         history["epochs"].append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}", **({"nme": f"{row['val_nme_pct']['all']:.2f}%"}

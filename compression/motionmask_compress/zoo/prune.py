@@ -99,7 +99,7 @@ def choose_channels(net: TFLiteGraphModule, sample: torch.Tensor,
 
     def ratio(g: int) -> float:
         if isinstance(keep_ratio, Mapping):
-            return float(keep_ratio.get(info["channels"][g], keep_ratio.get(str(info["channels"][g]), 1.0)))
+            return float(keep_ratio.get(info["channels"][g], 1.0))
         return float(keep_ratio)
 
     score: dict[int, np.ndarray] = {}

@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from motionmask_compress.zoo import register_model
 from motionmask_compress.zoo.prune import choose_channels, pruned_copy
@@ -23,31 +22,17 @@ STUDENT_DIR = Path(__file__).resolve().parent / "students"
 STUDENT_ROLES = ("face_mesh", "iris")
 
 
-class Student(nn.Module):
+class Student(Teacher):
     """A pruned copy of a teacher's graph with the teacher's named, reshaped outputs.
 
     Attributes:
-        role, spec, output_names: as :class:`Teacher`.
         keep: kept channel indices per channel group (the architecture).
     """
 
     def __init__(self, teacher: Teacher, keep: dict[int, list[int]]):
-        super().__init__()
-        self.role = teacher.role
-        self.spec = teacher.spec
-        self.output_names = teacher.output_names
-        self.keep = {int(k): list(v) for k, v in keep.items()}
-        self.net = pruned_copy(teacher.net, self.keep, _shape_probe(teacher))
-
-    def input_shape(self) -> tuple[int, int, int, int]:
-        return Teacher.input_shape(self)
-
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return Teacher.forward(self, image)
-
-
-def _shape_probe(teacher: Teacher) -> torch.Tensor:
-    return torch.zeros(teacher.input_shape())
+        keep = {int(k): list(v) for k, v in keep.items()}
+        super().__init__(teacher.role, pruned_copy(teacher.net, keep, torch.zeros(teacher.input_shape())))
+        self.keep = keep
 
 
 def init_student(role: str, keep_ratio: float, sample: torch.Tensor) -> Student:
@@ -79,7 +64,7 @@ def load_student(role: str, path: Path | None = None) -> Student:
     path = Path(path or checkpoint_path(role))
     if not path.is_file():
         raise FileNotFoundError(f"no trained {role} student at {path}; train one with "
-                                f"`motionmask-build compress --recipe recipes/{role}_student.yaml`")
+                                f"`motionmask-build compress --recipe {role}_student --out DIR`")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if ckpt["role"] != role:
         raise ValueError(f"{path} holds a {ckpt['role']} student, not {role}")

@@ -24,12 +24,12 @@ class Teacher(nn.Module):
         spec: the role's entry of teachers.json (input size, value range, output shapes).
     """
 
-    def __init__(self, role: str):
+    def __init__(self, role: str, net: TFLiteGraphModule | None = None):
         super().__init__()
         self.role = role
         self.spec = manifest()["models"][role]
         self.output_names = tuple(self.spec["outputs"])
-        self.net = TFLiteGraphModule(teacher_path(role).read_bytes(), self.output_names)
+        self.net = net if net is not None else TFLiteGraphModule(teacher_path(role).read_bytes(), self.output_names)
 
     def input_shape(self) -> tuple[int, int, int, int]:
         h, w = self.spec["input"]["size"]
