@@ -4,6 +4,7 @@ and the recipes checked in for the shipped models (``shipped/``)."""
 from motionmask_compress.recipes.config import (
     DistillConfig,
     Gates,
+    GeneratorConfig,
     PruneConfig,
     PtqConfig,
     QatConfig,
@@ -17,5 +18,5 @@ from motionmask_compress.recipes.config import (
     shipped_recipes,
 )
 
-__all__ = ["DistillConfig", "Gates", "PruneConfig", "PtqConfig", "QatConfig", "QuantSpec", "Recipe", "RecipeError",
+__all__ = ["DistillConfig", "Gates", "GeneratorConfig", "PruneConfig", "PtqConfig", "QatConfig", "QuantSpec", "Recipe", "RecipeError",
            "StepConfig", "register_config", "resolve_quantization", "shipped_recipe", "shipped_recipes"]

@@ -115,6 +115,45 @@ class DistillConfig(StepConfig):
 
 @register_config
 @dataclass(frozen=True)
+class GeneratorConfig(StepConfig):
+    """Train the swap-mode generator self-supervised (source and driving frame of one video; target = driving).
+
+    Args:
+        model: zoo name of the generator architecture; ``width`` and ``blocks`` size it.
+        steps, batch_size, learning_rate, seed: schedule (AdamW, cosine decay; resumable from checkpoints).
+        loss_weights: "l1", "ssim", "landmarks" (FMP landmark-pair loss through the face-mesh teacher),
+            "identity" (feature loss through the differentiable dlib network); 0 switches a term off.
+        blink_fraction: share of driving frames drawn from closed-eye frames (FMP: about 8%).
+        train_videos: videos pairs are drawn from (never the held-out ones), relative to ../shared/data/videos.
+        frames_per_video: at most this many frames per video (evenly spaced) are used.
+        checkpoint_every: steps between checkpoints.
+    """
+
+    kind: ClassVar[str] = "train_generator"
+    model: str = "swap_generator_teacher"
+    width: int = 16
+    blocks: int = 2
+    steps: int = 2000
+    batch_size: int = 8
+    learning_rate: float = 5e-4
+    seed: int = 0
+    loss_weights: Mapping[str, float] = field(default_factory=lambda: {"l1": 1.0, "ssim": 0.5, "landmarks": 1.0,
+                                                                        "identity": 0.1})
+    blink_fraction: float = 0.08
+    train_videos: tuple[str, ...] = ()
+    frames_per_video: int = 300
+    checkpoint_every: int = 100
+
+    def __post_init__(self):
+        unknown = set(self.loss_weights) - {"l1", "ssim", "landmarks", "identity"}
+        if unknown:
+            raise RecipeError(f"GeneratorConfig.loss_weights has unknown terms {sorted(unknown)}")
+        if not 0.0 <= self.blink_fraction < 1.0:
+            raise RecipeError("GeneratorConfig.blink_fraction must be in [0, 1)")
+
+
+@register_config
+@dataclass(frozen=True)
 class PtqConfig(StepConfig):
     """Post-training quantization.
 

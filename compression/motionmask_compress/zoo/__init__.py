@@ -35,4 +35,4 @@ def create_model(name: str, **kwargs) -> nn.Module:
 
 
 def _import_all() -> None:
-    from motionmask_compress.zoo import face_recognition, students, teachers  # noqa: F401  (registers them)
+    from motionmask_compress.zoo import face_recognition, generator, students, teachers  # noqa: F401  (registers)

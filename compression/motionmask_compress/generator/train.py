@@ -1,0 +1,211 @@
+"""Self-supervised training of the swap generator (FMP losses), resumable, seeded, on CPU or GPU.
+
+Losses (weights from the recipe's :class:`GeneratorConfig`), all inside the face alpha of the driving frame:
+* ``l1``: mean absolute error to the driving frame;
+* ``ssim``: 1 - SSIM (11 px Gaussian window);
+* ``landmarks``: FMP's landmark similarity: the 1275 pair vectors of the 51 inner-face points, found by the
+  differentiable face-mesh teacher on the output and on the target, compared in units of the target's outer
+  eye-corner distance;
+* ``identity``: distance of the dlib-network embeddings (differentiable port) of output and target.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from motionmask_compress.generator.data import PairSampler
+from motionmask_compress.recipes import GeneratorConfig
+from motionmask_compress.zoo import create_model
+
+MESH_SIZE = 192
+CHIP_BOX = (32, 224)  # the part of the 256 crop that resembles a dlib face chip
+
+
+def _gauss(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float32) - size // 2
+    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(3, 1, size, size).contiguous()
+
+
+def ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) in [0, 1] -> per-pixel SSIM (N, 3, H, W) (Wang et al., C1 = 0.01², C2 = 0.03²)."""
+    w = _gauss().to(x)
+    pad = w.shape[-1] // 2
+
+    def blur(t):
+        return F.conv2d(F.pad(t, (pad,) * 4, mode="reflect"), w, groups=3)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
+
+
+def masked_mean(v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.expand_as(v)
+    return (v * m).sum() / m.sum().clamp_min(1.0)
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR (dB) inside the mask, images in [0, 1]."""
+    m = mask.expand_as(x)
+    mse = ((x - y) ** 2 * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1.0)
+    return 10.0 * torch.log10(1.0 / mse.clamp_min(1e-10))
+
+
+class LandmarkLoss(torch.nn.Module):
+    """FMP landmark-pair similarity through the frozen face-mesh teacher."""
+
+    def __init__(self):
+        super().__init__()
+        from motionmask.evaluation.motion import _inner51_weights, pair_indices
+
+        self.mesh = create_model("face_mesh_teacher").requires_grad_(False)
+        w = _inner51_weights()
+        assert not w[:, 468:].any()
+        self.register_buffer("w51", torch.from_numpy(w[:, :468]).float(), False)
+        i, j = pair_indices(51)
+        self.register_buffer("i", torch.from_numpy(i), False)
+        self.register_buffer("j", torch.from_numpy(j), False)
+
+    def points(self, img: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(img, size=(MESH_SIZE, MESH_SIZE), mode="bilinear", align_corners=False, antialias=True)
+        lm = self.mesh(x)[0][..., :2]  # (N, 468, 2)
+        return lm
+
+    def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            t = self.points(target)
+            iod = (t[:, 33] - t[:, 263]).norm(dim=-1).clamp_min(1.0)
+            pt = torch.einsum("kv,nvc->nkc", self.w51, t)
+        po = torch.einsum("kv,nvc->nkc", self.w51, self.points(out))
+        do, dt = po[:, self.i] - po[:, self.j], pt[:, self.i] - pt[:, self.j]
+        return ((do - dt).abs().sum(-1).mean(-1) / iod).mean()
+
+
+class IdentityLoss(torch.nn.Module):
+    """Embedding distance through the differentiable dlib network (weights from ../shared, read at run time)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = create_model("face_recognition_teacher").requires_grad_(False)
+
+    def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        a, b = CHIP_BOX
+        eo = self.net(out[:, :, a:b, a:b] * 255.0)
+        with torch.no_grad():
+            et = self.net(target[:, :, a:b, a:b] * 255.0)
+        return (eo - et).norm(dim=-1).mean()
+
+
+def _lr(step: int, total: int, base: float, warmup: int = 50) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def _tensors(batch: dict[str, np.ndarray], device) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.from_numpy(batch[k]).to(device) for k in ("input", "target", "mask"))
+
+
+def train_generator(config: GeneratorConfig, sampler: PairSampler, out_dir: Path, device: str | None = None,
+                    progress: bool = True, max_minutes: float | None = None) -> dict:
+    """Train (or resume) the generator; checkpoints go to ``out_dir/checkpoint.pt``, losses to ``log.jsonl``.
+
+    Args:
+        max_minutes: stop (after a checkpoint) when this much wall time has passed; run again to resume.
+
+    Returns:
+        {"model": the generator, "step": steps done, "finished": bool, "history": per-step loss dicts}.
+    """
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    model = create_model(config.model, untrained=True, width=config.width, blocks=config.blocks).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=1e-4)
+    ckpt_path = out_dir / "checkpoint.pt"
+    step, history = 0, []
+    if ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        step, history = ckpt["step"], ckpt["history"]
+        sampler.rng.bit_generator.state = ckpt["rng"]
+        torch.set_rng_state(ckpt["torch_rng"])
+    weights = {k: float(v) for k, v in config.loss_weights.items() if float(v) > 0}
+    terms = {}
+    if "landmarks" in weights:
+        terms["landmarks"] = LandmarkLoss().to(device)
+    if "identity" in weights:
+        terms["identity"] = IdentityLoss().to(device)
+
+    def save():
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "history": history,
+                    "rng": sampler.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                    "config": config.__dict__}, tmp)
+        tmp.replace(ckpt_path)
+
+    start = time.time()
+    model.train()
+    bar = tqdm(total=config.steps, initial=step, desc="generator", disable=not progress)
+    with open(out_dir / "log.jsonl", "a") as log:
+        while step < config.steps:
+            x, y, m = _tensors(sampler.batch(config.batch_size), device)
+            for g in opt.param_groups:
+                g["lr"] = _lr(step, config.steps, config.learning_rate)
+            out = model(x)
+            losses = {}
+            if "l1" in weights:
+                losses["l1"] = masked_mean((out - y).abs(), m)
+            if "ssim" in weights:
+                losses["ssim"] = 1.0 - masked_mean(ssim_map(out, y), m)
+            for name, fn in terms.items():
+                losses[name] = fn(out, y)
+            total = sum(weights[k] * v for k, v in losses.items())
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            step += 1
+            rec = {"step": step, "total": float(total.detach())} | {k: float(v.detach()) for k, v in losses.items()}
+            history.append(rec)
+            log.write(json.dumps(rec) + "\n")
+            bar.update(1)
+            bar.set_postfix(loss=f"{rec['total']:.4f}")
+            timed_out = max_minutes is not None and time.time() - start > 60 * max_minutes
+            if step % config.checkpoint_every == 0 or step == config.steps or timed_out:
+                log.flush()
+                save()
+            if timed_out:
+                break
+    bar.close()
+    model.eval()
+    return {"model": model, "step": step, "finished": step >= config.steps, "history": history}
+
+
+@torch.no_grad()
+def evaluate_pairs(model, sampler: PairSampler, pairs: int = 64, batch: int = 8) -> dict:
+    """Self-reenactment quality of the refiner vs the plain warp (its base image), inside the face alpha."""
+    model.eval()
+    rows = {"psnr_warp": [], "psnr_refined": [], "ssim_warp": [], "ssim_refined": []}
+    for start in range(0, pairs, batch):
+        x, y, m = _tensors(sampler.batch(min(batch, pairs - start)), "cpu")
+        base = x[:, 0:3] + (1.0 - x[:, 3:4]) * x[:, 4:7]
+        out = model(x)
+        for name, img in (("warp", base), ("refined", out)):
+            rows[f"psnr_{name}"] += psnr(img, y, m).tolist()
+            s = ssim_map(img, y)
+            rows[f"ssim_{name}"] += [float(masked_mean(s[k:k + 1], m[k:k + 1])) for k in range(len(s))]
+    out = {k: float(np.mean(v)) for k, v in rows.items()}
+    out["psnr_gain_db"] = out["psnr_refined"] - out["psnr_warp"]
+    out["pairs"] = pairs
+    return out
