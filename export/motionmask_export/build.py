@@ -78,11 +78,46 @@ def _student_file(role: str) -> Path:
     return checkpoint_path(role)
 
 
-def build_bundle(target: str, precision: str, out: Path, progress: bool = True) -> tuple[Path, ParityReport]:
+GENERATOR_ROLE = "swap_generator"
+
+
+def _generator_artifact(weights: Path, target: str, precision: str, example: np.ndarray, tmp: Path):
+    """Export trained swap-generator weights (fp32/fp16; int8 waits for the distilled generator student)."""
+    from motionmask_compress.zoo.generator import load_generator
+
+    if precision == "int8":
+        raise ValueError("int8 bundles cannot carry the swap generator yet (its student is not distilled)")
+    model = load_generator(weights)
+    size = tuple(example.shape[-2:])
+    artifact = get_exporter(target)(model, torch.from_numpy(example[:1]), tmp / f"{GENERATOR_ROLE}{SUFFIX[target]}",
+                                    precision, Preprocessing(size, (0.0, 1.0)))
+    spec = artifact.spec.to_dict()
+    card = Path(weights).with_suffix(".json")
+    spec["provenance"].update(teacher="swap_generator_teacher", weights=str(Path(weights).resolve()),
+                              teacher_sha256=file_sha256(weights),
+                              trained=json.loads(card.read_text()).get("held_out", {}) if card.is_file() else {})
+    return model, artifact, spec
+
+
+def _teacher_for(role: str, spec) -> torch.nn.Module:
+    """The FP32 reference of a bundle role (the generator: the weights the bundle was exported from)."""
+    if role == GENERATOR_ROLE:
+        from motionmask_compress.zoo.generator import load_generator
+
+        path = Path(spec.provenance.get("weights", ""))
+        if not path.is_file() or file_sha256(path) != spec.provenance.get("teacher_sha256"):
+            raise FileNotFoundError(f"the generator weights this bundle was built from are not at {path} (or changed)")
+        return load_generator(path)
+    return create_model(f"{role}_teacher")
+
+
+def build_bundle(target: str, precision: str, out: Path, progress: bool = True, generator: Path | None = None
+                 ) -> tuple[Path, ParityReport]:
     """Export the models to ``target``/``precision``, write the bundle, validate it, write parity json.
 
     fp32/fp16 ship the three FP32 teachers; int8 ships the shipped recipes' models (the face detector teacher and
     the distilled face-mesh and iris students), quantized per each recipe's PTQ step on real calibration crops.
+    ``generator``: trained swap-generator weights (.pt) to ship as the ``swap_generator`` role (swap mode).
     Every bundle is validated against the FP32 teachers.
 
     Returns:
@@ -114,11 +149,20 @@ def build_bundle(target: str, precision: str, out: Path, progress: bool = True) 
             golden[f"golden/{role}.npz"] = npz_bytes(
                 {"input": example.numpy(), **{n: o.numpy() for n, o in zip(teacher.output_names, outs)}}
             )
+        if generator is not None:
+            model, artifact, spec = _generator_artifact(Path(generator), target, precision,
+                                                        inputs[GENERATOR_ROLE], Path(tmp))
+            manifest_models[GENERATOR_ROLE] = spec
+            models[GENERATOR_ROLE] = artifact.path
+            example = inputs[GENERATOR_ROLE][:1]
+            with torch.no_grad():
+                golden[f"golden/{GENERATOR_ROLE}.npz"] = npz_bytes(
+                    {"input": example, "image": model(torch.from_numpy(example)).numpy()})
         manifest = {
             "format": target, "precision": precision,
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "models": manifest_models,
-            "golden": {role: f"golden/{role}.npz" for role in ROLES},
+            "golden": {role: f"golden/{role}.npz" for role in manifest_models},
             "pipeline": pipeline_parameters(),
             "reference": {"framework": f"torch {torch.__version__}", "device": str(reference_device())},
             "provenance": {"code": _git_commit(), "golden_input": "skimage.data.astronaut() (public domain)"},
@@ -143,7 +187,7 @@ def validate_bundle(bundle_path: Path, backend: str | None = None, inputs: dict 
         for role, spec in bundle.models.items():
             runner = ModelRunner(spec, bundle.model_path(role), backend)
             x = np.concatenate([bundle.golden(role)["input"], inputs[role]])
-            teacher = create_model(f"{role}_teacher")
+            teacher = _teacher_for(role, spec)
             results.append(compare_model(role, spec.format, spec.precision, runner.backend.name, teacher, runner, x))
     status = "passed" if all(m.status == "passed" for m in results) else "failed"
     return ParityReport(str(reference_device()), results, status)

@@ -12,10 +12,18 @@ from motionmask.errors import MotionMaskError
 def _cmd_bundle(args) -> int:
     from motionmask_export.build import build_bundle, parity_path
 
-    path, report = build_bundle(args.target, args.precision, Path(args.out), progress=not args.quiet)
+    path, report = build_bundle(args.target, args.precision, Path(args.out), progress=not args.quiet,
+                                generator=Path(args.generator) if args.generator else None)
     print(report.table())
     print(f"bundle: {path}\nparity: {parity_path(path)}")
     return 0 if report.status == "passed" else 1
+
+
+def _cmd_train_generator(args) -> int:
+    from motionmask_compress.generator.__main__ import main as train_main
+
+    argv = [args.recipe, "--out", args.out] + (["--max-minutes", str(args.max_minutes)] if args.max_minutes else [])
+    return train_main(argv + (["--quiet"] if args.quiet else []))
 
 
 def _targets(text: str) -> tuple[str, ...]:
@@ -105,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
                    help="int8: the distilled students + int8 detector, quantized per the shipped recipes")
     b.add_argument("--out", required=True, help="bundle file to write (e.g. bundles/motionmask-onnx-fp32.bundle)")
+    b.add_argument("--generator", help="trained swap-generator weights (.pt) to ship for the swap mode "
+                   "(e.g. compression/motionmask_compress/zoo/generators/swap_generator.pt)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(fn=_cmd_bundle)
     c = sub.add_parser("compress", help="run one compression recipe end to end and write its report")
@@ -133,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--no-clinical", action="store_true")
     w.add_argument("--quiet", action="store_true")
     w.set_defaults(fn=_cmd_sweep)
+    t = sub.add_parser("train-generator", help="train (or resume) the swap-mode generator of a recipe")
+    t.add_argument("--recipe", default="swap_generator", help="a recipe file or the name of a shipped recipe")
+    t.add_argument("--out", required=True, help="run folder: checkpoint.pt, log.jsonl, <recipe>.pt/.json, report.json")
+    t.add_argument("--max-minutes", type=float, help="stop after a checkpoint when this much time has passed")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(fn=_cmd_train_generator)
     args = parser.parse_args(argv)
     try:
         return args.fn(args)

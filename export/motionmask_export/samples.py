@@ -76,9 +76,23 @@ def _model_inputs(frames_per_video: int) -> dict[str, np.ndarray]:
     collected: dict[str, list[np.ndarray]] = {r: [] for r in ROLES}
     tracker = teacher_tracker(FaceTrackerOptions(running_mode=RunningMode.IMAGE, max_faces=2))
     tracker.crop_sink = lambda role, x: collected[role].append(x[0].copy())
+    faces = []
     for img in sample_images(frames_per_video):
-        tracker.track(img)
-    return {r: np.stack(v).astype(np.float32) for r, v in collected.items()}
+        faces += [(img, np.asarray(f.landmarks, np.float64)) for f in tracker.track(img).faces]
+    out = {r: np.stack(v).astype(np.float32) for r, v in collected.items()}
+    out["swap_generator"] = generator_inputs(faces)
+    return out
+
+
+def generator_inputs(faces: list[tuple[np.ndarray, np.ndarray]], limit: int = 8) -> np.ndarray:
+    """(N, 7, S, S) swap-generator inputs from real faces: face i's appearance warped onto face i+1's mesh (the
+    last onto the first; a single face onto itself)."""
+    from motionmask.swap.align import align_face
+    from motionmask.swap.warp import generator_input
+
+    aligned = [align_face(img, lm)[:2] for img, lm in faces[:limit]]
+    return np.stack([generator_input(crop, lm, aligned[(i + 1) % len(aligned)][1])[0]
+                     for i, (crop, lm) in enumerate(aligned)]).astype(np.float32)
 
 
 def model_inputs(frames_per_video: int = 3, progress: bool = False) -> dict[str, np.ndarray]:

@@ -4,6 +4,9 @@ Commands:
     motionmask track VIDEO --out track.npz [--bundle B] [--backend NAME] [--overlay overlay.mp4]
     motionmask parity BUNDLE [--backend NAME]
     motionmask evaluate ORIGINAL PROCESSED --out DIR [--gallery DIR] [--blink-labels CSV]
+    motionmask deidentify VIDEO --out OUT.mp4 [--mode mask|swap] [--source source.npz] [--signals S.npz]
+    motionmask make-source --from DIR_OR_FILES... --out source.npz [--min-people 8]
+    motionmask enroll IMAGE_OR_VIDEO... --out source.npz
 """
 
 from __future__ import annotations
@@ -46,12 +49,30 @@ def _cmd_deidentify(args) -> int:
         max_faces=args.max_faces, keep_audio=not args.no_audio,
         signals_path=Path(args.signals) if args.signals else None,
         progress_factory=lambda total: _progress(total, "de-identifying", not args.quiet), avatar_only=args.avatar,
+        source_path=Path(args.source) if args.source else None,
     )
     print(f"{args.out}: {summary['frames']} frames, {summary['faces_replaced']} faces replaced, "
           f"{summary['regions_covered']} extra regions covered, {summary['frames_covered']} frames covered whole, "
           f"audio {'kept' if summary['audio'] else 'none'}")
     if args.signals:
         print(f"signals: {args.signals}")
+    return 0
+
+
+def _cmd_source(args) -> int:
+    from motionmask.swap.make import make_source, people_from
+
+    kind = "enrolled" if args.command == "enroll" else "synthetic"
+    inputs = args.inputs
+    bar = _progress(len(people_from(inputs)) if kind == "synthetic" else 1, "people", not args.quiet)
+    source = make_source(inputs, kind, getattr(args, "min_people", None), bundle_path=args.bundle,
+                         progress=bar.update if bar is not None else None)
+    if bar is not None:
+        bar.close()
+    source.save(args.out)
+    dist = source.provenance.get("contributor_distances")
+    check = f"; identity judge distance to each contributor >= {min(dist):.3f}" if dist else ""
+    print(f"{args.out}: {kind} source from {source.contributors} people{check}")
     return 0
 
 
@@ -115,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("deidentify", help="replace every face, keep the motion (mask mode)")
     d.add_argument("video")
     d.add_argument("--out", required=True, help="output .mp4 (written only when complete)")
-    d.add_argument("--mode", choices=("mask",), default="mask")
+    d.add_argument("--mode", choices=("mask", "swap"), default="mask",
+                   help="mask: 3D mask (Digital Mask); swap: a source face painted by the generator (FMP)")
+    d.add_argument("--source", help="swap mode: source face .npz (default: the synthetic one `make setup` builds)")
     d.add_argument("--signals", help="also write the per-frame motion parameters (.npz)")
     audio = d.add_mutually_exclusive_group()
     audio.add_argument("--keep-audio", action="store_true", default=True, help="copy the audio (default)")
@@ -126,6 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--avatar", action="store_true", help="masks only, on a plain background (nothing of the frame)")
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(fn=_cmd_deidentify)
+    m = sub.add_parser("make-source", help="a synthetic source face (the average of >= 8 people) for swap mode")
+    m.add_argument("--from", dest="inputs", nargs="+", required=True,
+                   help="videos/images (one person each) or folders (sub-folders = one person each)")
+    m.add_argument("--out", required=True, help="source .npz to write")
+    m.add_argument("--min-people", type=int, default=8)
+    m.add_argument("--bundle")
+    m.add_argument("--quiet", action="store_true")
+    m.set_defaults(fn=_cmd_source)
+    n = sub.add_parser("enroll", help="a consented person's face as the swap-mode source")
+    n.add_argument("inputs", nargs="+", help="images or videos of that one person")
+    n.add_argument("--out", required=True, help="source .npz to write")
+    n.add_argument("--bundle")
+    n.add_argument("--quiet", action="store_true")
+    n.set_defaults(fn=_cmd_source)
     p = sub.add_parser("parity", help="re-validate a bundle; prints the table, exits 1 if a check fails")
     p.add_argument("bundle")
     p.add_argument("--backend")

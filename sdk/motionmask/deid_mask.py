@@ -66,6 +66,10 @@ class MaskPipeline:
         self._tracks = list(zip(boxes, out))
         return out
 
+    def draw(self, mesh: np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """The replacement face for one retargeted (478, 3) mesh in image pixels: (rgb, alpha) at image size."""
+        return render_mask(mesh, self.triangles, image_size, self.style)
+
     def render(self, image: np.ndarray, tracked: Sequence, timestamp_ms: float | None = None):
         """Replace every tracked face of an RGB frame.
 
@@ -91,7 +95,7 @@ class MaskPipeline:
             except (ValueError, np.linalg.LinAlgError):
                 ok = False
             if ok:
-                rgb, alpha = render_mask(mesh, self.triangles, image.shape[:2], self.style)
+                rgb, alpha = self.draw(mesh, image.shape[:2])
                 signals = params.signals()
             else:  # fail closed: the region is covered, nothing is drawn on it
                 geom.reset()

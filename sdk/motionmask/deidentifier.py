@@ -30,7 +30,7 @@ __all__ = ["BaseOptions", "DeidentifiedFace", "FaceDeidentifier", "FaceDeidentif
 
 class Mode(enum.Enum):
     MASK = "mask"  # Digital Mask: shaded 3D avatar carrying the motion
-    SWAP = "swap"  # FaceMotionPreserve: photo-real generator (not built yet)
+    SWAP = "swap"  # FaceMotionPreserve: a source face painted by the generator, carrying the motion
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,9 @@ class FaceDeidentifierOptions:
     Args:
         base_options: bundle and backend.
         running_mode: IMAGE, VIDEO (increasing timestamps) or LIVE_STREAM (``deidentify_async`` + callback).
-        mode: MASK (SWAP is not available yet).
+        mode: MASK (3D mask) or SWAP (a source face painted by the bundle's ``swap_generator``).
+        source_path: SWAP only: the source face (.npz from ``motionmask make-source`` / ``enroll``; default: the
+            synthetic source `make setup` builds).
         max_faces: most faces replaced per frame; further detected faces are covered.
         cover_frames_without_face: cover the whole frame when no face could be replaced (fail closed).
         cover_mode: how faces that cannot be replaced are covered: "blur" (reduced to a few cells and blurred) or
@@ -68,6 +70,7 @@ class FaceDeidentifierOptions:
     base_options: BaseOptions = BaseOptions()
     running_mode: RunningMode = RunningMode.IMAGE
     mode: Mode = Mode.MASK
+    source_path: str | None = None
     max_faces: int = 4
     min_detection_confidence: float = 0.5
     min_presence_confidence: float = 0.5
@@ -119,8 +122,6 @@ class FaceDeidentifier:
 
     @classmethod
     def create_from_options(cls, options: FaceDeidentifierOptions) -> FaceDeidentifier:
-        if options.mode is not Mode.MASK:
-            raise InvalidInputError(f"mode {options.mode.value!r} is not available yet; use Mode.MASK")
         if options.running_mode is RunningMode.LIVE_STREAM and options.result_callback is None:
             raise RunningModeError("LIVE_STREAM needs a result_callback")
         tracker_mode = RunningMode.IMAGE if options.running_mode is RunningMode.IMAGE else RunningMode.VIDEO
@@ -129,9 +130,16 @@ class FaceDeidentifier:
             bundle_path=base.bundle_path, backend=base.backend, running_mode=tracker_mode,
             max_faces=options.max_faces, min_detection_confidence=options.min_detection_confidence,
             min_presence_confidence=options.min_presence_confidence, num_threads=base.num_threads))
+        video = tracker_mode is RunningMode.VIDEO
+        if options.mode is Mode.SWAP:
+            try:
+                return cls(tracker, options, _swap_pipeline(options, video))
+            except BaseException:
+                tracker.close()
+                raise
         from motionmask.deid_mask import MaskPipeline
 
-        return cls(tracker, options, MaskPipeline(tracker_mode is RunningMode.VIDEO))
+        return cls(tracker, options, MaskPipeline(video))
 
     # ---- API ------------------------------------------------------------------------------------------------------
     def deidentify(self, image: np.ndarray) -> FaceDeidentifierResult:
@@ -230,6 +238,31 @@ class FaceDeidentifier:
             out = cover_all(out, self._policy)
             frame_covered = True
         return FaceDeidentifierResult(out, faces, covered, frame_covered, timestamp_ms)
+
+
+def _swap_pipeline(options: FaceDeidentifierOptions, video: bool):
+    """The swap renderer: the bundle's ``swap_generator`` and the source face."""
+    from motionmask.backends import SessionOptions
+    from motionmask.bundle import Bundle
+    from motionmask.defaults import default_bundle_path, default_source_path
+    from motionmask.errors import BundleError
+    from motionmask.runner import ModelRunner
+    from motionmask.swap.pipeline import SwapPipeline
+    from motionmask.swap.source import Source
+
+    base = options.base_options
+    source = Source.load(options.source_path or default_source_path())
+    with Bundle(base.bundle_path or default_bundle_path()) as bundle:
+        if "swap_generator" not in bundle.models:
+            raise BundleError(f"bundle {bundle.path} has no swap_generator (build one with `motionmask-build bundle "
+                              "--generator WEIGHTS.pt`) : swap mode needs it")
+        spec = bundle.models["swap_generator"]
+        runner = ModelRunner(spec, bundle.model_path("swap_generator"), base.backend,
+                             SessionOptions(num_threads=base.num_threads))
+    size = spec.inputs[0].shape[-1]
+    if source.image.shape[0] != size:
+        raise InvalidInputError(f"source crop is {source.image.shape[0]} px but the generator takes {size} px")
+    return SwapPipeline(lambda x: runner(x)["image"], source, video)
 
 
 def _overlaps(rect, face: TrackedFace) -> bool:

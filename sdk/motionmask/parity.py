@@ -37,7 +37,15 @@ ROLE_GATES = {
 }
 
 
+# The generator's output is an image: its gate is a lower bound on PSNR vs the FP32 teacher's image (issue #3:
+# >= 30 dB for the compressed generator). Gate keys starting with "min_" are lower bounds on the stage metric.
+IMAGE_GATES = {"fp32": {"min_psnr_db": 60.0}, "fp16": {"min_psnr_db": 40.0}, "int8": {"min_psnr_db": 30.0}}
+IMAGE_ROLES = ("swap_generator",)
+
+
 def gates_for(role: str, precision: str) -> dict:
+    if role in IMAGE_ROLES:
+        return dict(IMAGE_GATES[precision])
     return {**GATES[precision], **ROLE_GATES.get(precision, {}).get(role, {})}
 # Mesh landmarks whose distance normalises the mesh NME (outer eye corners: inter-ocular distance).
 _MESH_EYE_CORNERS = (33, 263)
@@ -93,6 +101,12 @@ def stage_metrics(role: str, ref: dict[str, np.ndarray], got: dict[str, np.ndarr
         nme = np.linalg.norm(kg - kr, axis=-1).mean(-1) / eye * 100
         return {"nme_pct": float(nme.mean()), "nme_pct_max": float(nme.max()),
                 "normaliser": "eye keypoint distance of the best anchor", "score_abs": float(np.abs(sr - sg).max())}
+    if role in IMAGE_ROLES:
+        r, g = ref["image"].astype(np.float64), got["image"].astype(np.float64)
+        mse = ((r - g) ** 2).reshape(len(r), -1).mean(-1)
+        psnr = 10 * np.log10(1.0 / np.maximum(mse, 1e-12))
+        return {"psnr_db": float(psnr.mean()), "psnr_db_min": float(psnr.min()),
+                "max_abs_255": float(np.abs(r - g).max() * 255), "normaliser": "image values in [0, 1]"}
     raise KeyError(f"no stage metrics for role {role!r}")
 
 
@@ -129,10 +143,14 @@ class ParityReport:
         lines = [head, "-" * len(head)]
         for m in self.models:
             max_abs = max(t["max_abs"] for t in m.tensors.values())
+            if "psnr_db" in m.stage:  # an image model: PSNR (dB) and its lower bound in the NME columns
+                err, bound, score = f"{m.stage['psnr_db']:6.2f} dB", f">={m.gates['min_psnr_db']:4.0f}", "-"
+            else:
+                err, bound, score = f"{m.stage['nme_pct']:9.5f}", f"{m.gates['nme_pct']:6.2f}", \
+                    f"{m.stage['score_abs']:9.2e}"
             lines.append(
                 f"{m.role:14s} {m.format:7s} {m.precision:5s} {m.backend:12s} {m.samples:3d} "
-                f"{m.stage['nme_pct']:9.5f} {m.gates['nme_pct']:6.2f} {m.stage['score_abs']:9.2e} {max_abs:9.2e} "
-                f"{m.status:>7s}"
+                f"{err:>9s} {bound:>6s} {score:>9s} {max_abs:9.2e} {m.status:>7s}"
             )
         lines.append(f"reference: FP32 PyTorch on {self.reference_device}; overall: {self.status}")
         return "\n".join(lines)
@@ -143,7 +161,8 @@ def gate(role, fmt, precision, backend_name, ref: dict, got: dict, input_size: i
     gates = gates_for(role, precision)
     stage = stage_metrics(role, ref, got, input_size)
     tensors = {n: tensor_metrics(ref[n], got[n]) for n in ref}
-    failures = [f"{k} {stage[k]:.3g} > {v:g}" for k, v in gates.items() if stage[k] > v]
+    failures = [f"{k[4:]} {stage[k[4:]]:.3g} < {v:g}" if k.startswith("min_") else f"{k} {stage[k]:.3g} > {v:g}"
+                for k, v in gates.items() if (stage[k[4:]] < v if k.startswith("min_") else stage[k] > v)]
     n = len(next(iter(ref.values())))
     return ModelParity(role, fmt, precision, backend_name, n, tensors, stage, gates,
                        "failed" if failures else "passed", failures)

@@ -46,6 +46,9 @@ class Refiner(nn.Module):
         blocks: residual blocks at the bottleneck.
     """
 
+    role = "swap_generator"
+    output_names = ("image",)
+
     def __init__(self, width: int = 16, blocks: int = 2):
         super().__init__()
         c = [width, width * 2, width * 4, width * 8]
@@ -104,4 +107,4 @@ def swap_generator_teacher(path: str | Path | None = None, untrained: bool = Fal
     """The full-width refiner; the committed weights unless ``untrained`` (then ``config`` sets its size)."""
     if untrained:
         return Refiner(**config)
-    return load_generator(path or weights_path("swap_teacher"))
+    return load_generator(path or weights_path("swap_generator"))
