@@ -1,7 +1,8 @@
 """``motionmask make-source`` / ``motionmask enroll``: find neutral faces in files and build a :class:`Source`.
 
-Inputs: image or video files, or folders. A folder's sub-folders are one person each (their images and videos);
-the loose files of a folder, and files given directly, are one person per file. Videos are tracked (VIDEO mode) and
+Inputs: image or video files, or folders. A folder with sub-folders: each sub-folder is one person (its images and
+videos; loose files next to the sub-folders are not used); a folder without sub-folders is one person; files given
+directly are one person each. Videos are tracked (VIDEO mode) and
 their most neutral frames kept; in a still, the largest face counts.
 
 The synthetic source is checked with the identity judge when it is installed (dlib): its distance to every
@@ -34,8 +35,10 @@ def people_from(inputs: Sequence[str | Path]) -> list[list[Path]]:
         p = Path(raw)
         if p.is_dir():
             subdirs = sorted(d for d in p.iterdir() if d.is_dir())
-            people += [files for d in subdirs if (files := sorted(f for f in d.rglob("*") if _is_media(f)))]
-            people += [[f] for f in sorted(p.iterdir()) if _is_media(f)]
+            if subdirs:
+                people += [files for d in subdirs if (files := sorted(f for f in d.rglob("*") if _is_media(f)))]
+            elif files := sorted(f for f in p.iterdir() if _is_media(f)):
+                people.append(files)
         elif _is_media(p):
             people.append([p])
         else:

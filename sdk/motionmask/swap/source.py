@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,10 +77,10 @@ class Source:
                 meta = json.loads(str(z["meta"]))
                 image, lm, shape = z["image"], z["landmarks"], z["shape"]
                 emb = z["embedding"] if "embedding" in z.files else None
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
             raise InvalidInputError(f"{path} is not a MotionMask source file: {exc}") from exc
         size = crop_size()
-        if meta.get("version") != SOURCE_VERSION:
+        if not isinstance(meta, dict) or meta.get("version") != SOURCE_VERSION:
             raise InvalidInputError(f"{path}: source version {meta.get('version')} (expected {SOURCE_VERSION})")
         if image.shape != (size, size, 3) or image.dtype != np.uint8 or lm.shape != (478, 3) \
                 or shape.shape != (478, 3) or not (np.isfinite(lm).all() and np.isfinite(shape).all()):
