@@ -18,5 +18,5 @@ from motionmask_compress.recipes.config import (
     shipped_recipes,
 )
 
-__all__ = ["DistillConfig", "Gates", "GeneratorConfig", "PruneConfig", "PtqConfig", "QatConfig", "QuantSpec", "Recipe", "RecipeError",
-           "StepConfig", "register_config", "resolve_quantization", "shipped_recipe", "shipped_recipes"]
+__all__ = ["DistillConfig", "Gates", "GeneratorConfig", "PruneConfig", "PtqConfig", "QatConfig", "QuantSpec", "Recipe",
+           "RecipeError", "StepConfig", "register_config", "resolve_quantization", "shipped_recipe", "shipped_recipes"]
