@@ -1,13 +1,16 @@
-"""Acceptance of the mask mode on the team's videos: fail-closed, lineup, trackability, motion, DM reconstruction.
+"""Acceptance of the mask or swap mode on the team's videos: fail-closed, lineup, trackability, motion, DM
+reconstruction.
 
-For every video in ../shared/data/videos (or those given): ``deidentify`` it (mask mode), then ``evaluate`` the output
-against the original with the identity judge on EVERY frame (dlib: every face it finds in the output vs the original
-face of that frame), a lineup gallery of one folder per identity (d18/d19 are the same man: each is the other's
-gallery clip; every other patient's gallery entry is frames of their own original clip), the re-tracked output
-(motion correlations, blinks, 4-6 Hz band power, face found), and DM's reconstruction error of the fitted geometry
-on the original track. Prints a table and writes ``OUT/summary.json``.
+For every video in ../shared/data/videos (or those given): ``deidentify`` it (``--mode mask`` or ``swap``), then
+``evaluate`` the output against the original with the identity judge on EVERY frame (dlib: every face it finds in
+the output vs the original face of that frame), a lineup gallery of one folder per identity (d18/d19 are the same
+man: each is the other's gallery clip; every other patient's gallery entry is frames of their own original clip),
+the re-tracked output (motion correlations, blinks, 4-6 Hz band power, face found), and DM's reconstruction error of
+the fitted geometry on the original track. Prints a table and writes ``OUT/summary.json``.
 
     .venv/bin/python benchmarks/deid_acceptance.py [--out out/acceptance] [--identity-every 1] [videos ...]
+    .venv/bin/python benchmarks/deid_acceptance.py --mode swap --bundle B --source S --out out/acceptance-swap \
+        liveportrait/d9.mp4 liveportrait/d12.mp4 video-retalking/1.mp4   # the generator's held-out videos
 
 Slow (about 25 minutes on 2 cores for the 17 single-face videos with `--identity-every 3`; crowd.mp4 with the judge
 on every frame about 7 more); not a test.
@@ -70,6 +73,9 @@ def main(argv=None) -> int:
     ap.add_argument("videos", nargs="*", help="paths relative to ../shared/data/videos (default: all)")
     ap.add_argument("--out", default=str(ROOT / "out" / "acceptance"))
     ap.add_argument("--identity-every", type=int, default=1, help="judge every k-th frame (1 = every frame)")
+    ap.add_argument("--mode", choices=("mask", "swap"), default="mask")
+    ap.add_argument("--bundle", help="bundle (swap mode: one with a swap_generator)")
+    ap.add_argument("--source", help="swap mode: source face .npz (default: the one `make setup` builds)")
     args = ap.parse_args(argv)
     if not VIDEOS.is_dir():
         print(f"{VIDEOS} is absent: the acceptance run needs the team's videos", file=sys.stderr)
@@ -87,10 +93,12 @@ def main(argv=None) -> int:
         d = out / name
         d.mkdir(exist_ok=True)
         t0 = time.perf_counter()
-        s = deidentify_video(VIDEOS / rel, d / "mask.mp4", signals_path=d / "signals.npz")
+        output = d / f"{args.mode}.mp4"
+        s = deidentify_video(VIDEOS / rel, output, mode=args.mode, bundle_path=args.bundle, source_path=args.source,
+                             signals_path=d / "signals.npz")
         fps = s["frames"] / (time.perf_counter() - t0)
         patient = None if rel == "facenet-pytorch/crowd.mp4" else name
-        r = evaluate(VIDEOS / rel, d / "mask.mp4", d / "report", gallery=gallery if patient else None,
+        r = evaluate(VIDEOS / rel, output, d / "report", gallery=gallery if patient else None,
                      patient=patient, identity_frames=max(1, s["frames"] // args.identity_every))
         track_o = VideoTrack.load(d / "report" / "original_track.npz")
         track_p = VideoTrack.load(d / "report" / "processed_track.npz")

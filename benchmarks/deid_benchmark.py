@@ -1,4 +1,4 @@
-"""De-identification throughput (mask mode) on a 512x512 single-face video, one inference thread per model.
+"""De-identification throughput (mask or swap mode) on a 512x512 single-face video, one inference thread per model.
 
 Runs in one process, on the same decoded frames, per bundle: tracking alone (the baseline), then the whole
 FaceDeidentifier (tracking + fail-closed detector scan + geometry + rendering + compositing), and prints frames/s,
@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from motionmask.defaults import cache_root
-from motionmask.deidentifier import BaseOptions, FaceDeidentifier, FaceDeidentifierOptions, RunningMode
+from motionmask.deidentifier import BaseOptions, FaceDeidentifier, FaceDeidentifierOptions, Mode, RunningMode
 from motionmask.tracking.tracker import FaceTracker, FaceTrackerOptions
 from motionmask.video import iter_frames
 
@@ -61,11 +61,13 @@ def main(argv=None) -> int:
     ap.add_argument("--video", type=Path)
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--bundle", type=Path, action="append")
+    ap.add_argument("--mode", choices=("mask", "swap"), default="mask")
+    ap.add_argument("--source", help="swap mode: source face .npz (default: the one `make setup` builds)")
     args = ap.parse_args(argv)
     frames, source = frames_of(args.video, args.frames)
     ts = [1000.0 * i / 30.0 for i in range(len(frames))]
-    print(f"input: {source}, {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}; 1 thread per model; "
-          f"CPU affinity {len(os.sched_getaffinity(0))} core(s)")
+    print(f"mode {args.mode}; input: {source}, {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}; "
+          f"1 thread per model; CPU affinity {len(os.sched_getaffinity(0))} core(s)")
     print(f"{'bundle':<32}{'tracking fps':>14}{'deidentify fps':>16}{'ms/frame':>10}{'ratio':>8}")
     for bundle in args.bundle or default_bundles():
         opts = FaceTrackerOptions(bundle_path=str(bundle), running_mode=RunningMode.VIDEO, num_threads=1)
@@ -76,7 +78,7 @@ def main(argv=None) -> int:
                 tracker.track_for_video(f, t)
             track_s = time.perf_counter() - t0
         dopts = FaceDeidentifierOptions(base_options=BaseOptions(bundle_path=str(bundle), num_threads=1),
-                                        running_mode=RunningMode.VIDEO)
+                                        running_mode=RunningMode.VIDEO, mode=Mode(args.mode), source_path=args.source)
         with FaceDeidentifier.create_from_options(dopts) as deid:
             deid.deidentify_for_video(frames[0], -1.0)
             t0 = time.perf_counter()
