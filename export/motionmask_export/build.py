@@ -157,7 +157,7 @@ def build_bundle(target: str, precision: str, out: Path, progress: bool = True, 
             example = inputs[GENERATOR_ROLE][:1]
             with torch.no_grad():
                 golden[f"golden/{GENERATOR_ROLE}.npz"] = npz_bytes(
-                    {"input": example, "image": model(torch.from_numpy(example)).numpy()})
+                    {"input": example, "face": model(torch.from_numpy(example)).numpy()})
         manifest = {
             "format": target, "precision": precision,
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

@@ -262,7 +262,7 @@ def _swap_pipeline(options: FaceDeidentifierOptions, video: bool):
     size = spec.inputs[0].shape[-1]
     if source.image.shape[0] != size:
         raise InvalidInputError(f"source crop is {source.image.shape[0]} px but the generator takes {size} px")
-    return SwapPipeline(lambda x: runner(x)["image"], source, video)
+    return SwapPipeline(lambda x: runner(x)["face"], source, video)
 
 
 def _overlaps(rect, face: TrackedFace) -> bool:

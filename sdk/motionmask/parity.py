@@ -102,7 +102,7 @@ def stage_metrics(role: str, ref: dict[str, np.ndarray], got: dict[str, np.ndarr
         return {"nme_pct": float(nme.mean()), "nme_pct_max": float(nme.max()),
                 "normaliser": "eye keypoint distance of the best anchor", "score_abs": float(np.abs(sr - sg).max())}
     if role in IMAGE_ROLES:
-        r, g = ref["image"].astype(np.float64), got["image"].astype(np.float64)
+        r, g = ref["face"].astype(np.float64), got["face"].astype(np.float64)
         mse = ((r - g) ** 2).reshape(len(r), -1).mean(-1)
         psnr = 10 * np.log10(1.0 / np.maximum(mse, 1e-12))
         return {"psnr_db": float(psnr.mean()), "psnr_db_min": float(psnr.min()),

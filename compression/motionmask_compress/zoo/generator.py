@@ -47,7 +47,7 @@ class Refiner(nn.Module):
     """
 
     role = "swap_generator"
-    output_names = ("image",)
+    output_names = ("face",)
 
     def __init__(self, width: int = 16, blocks: int = 2):
         super().__init__()
