@@ -17,10 +17,19 @@ $(STAMP): requirements/lock.txt pyproject.toml
 CACHE ?= $(or $(MOTIONMASK_CACHE),$(HOME)/.cache/motionmask)
 DEFAULT_BUNDLE := $(CACHE)/bundles/motionmask-onnx-fp32.bundle
 
+# the swap-mode generator trained here (compression/.../zoo/generators/README.md); the default bundle carries it
+GENERATOR := compression/motionmask_compress/zoo/generators/swap_generator.pt
+
 setup: $(STAMP)
 	$(VPY) -m motionmask_compress.zoo.weights
 	$(VPY) -m motionmask_compress.zoo.pose_onnx
-	test -f $(DEFAULT_BUNDLE) || $(VENV)/bin/motionmask-build bundle --target onnx --precision fp32 --out $(DEFAULT_BUNDLE) --quiet
+	$(MAKE) --no-print-directory $(DEFAULT_BUNDLE)
+	$(VPY) scripts/default_source.py
+
+# rebuilt when the generator weights change
+$(DEFAULT_BUNDLE): $(STAMP) $(wildcard $(GENERATOR))
+	$(VENV)/bin/motionmask-build bundle --target onnx --precision fp32 --out $(DEFAULT_BUNDLE) --quiet \
+		$(if $(wildcard $(GENERATOR)),--generator $(GENERATOR))
 
 demo: setup
 	$(VPY) scripts/demo.py
