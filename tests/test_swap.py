@@ -146,3 +146,21 @@ def test_a_synthetic_face_too_close_to_a_contributor_is_refused(data_dir):
 
     with pytest.raises(InvalidInputError, match="of a contributor"):
         make_source([data_dir / "faces" / "face-api-js" / name for name in BBT], "synthetic")
+
+
+def test_a_source_embedded_in_a_bundle_is_checked(tmp_path, astronaut, astronaut_face):
+    import hashlib
+
+    from motionmask.bundle import Bundle
+    from motionmask_export.bundle_writer import write_bundle
+
+    data = build_source([[(astronaut, astronaut_face)]], "enrolled").save(tmp_path / "s.npz").read_bytes()
+    entry = {"file": "assets/source.npz", "sha256": hashlib.sha256(data).hexdigest()}
+    good = write_bundle(tmp_path / "good.bundle", {"models": {}, "assets": {"source": entry}}, {},
+                        {"assets/source.npz": data})
+    with Bundle(good) as b:
+        assert Source.from_bytes(b.asset("source")).kind == "enrolled" and b.asset("other") is None
+    bad = write_bundle(tmp_path / "bad.bundle", {"models": {}, "assets": {"source": entry}}, {},
+                       {"assets/source.npz": data[:-1] + b"x"})
+    with Bundle(bad) as b, pytest.raises(BundleError, match="sha256"):
+        b.asset("source")

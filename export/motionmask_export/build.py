@@ -111,13 +111,14 @@ def _teacher_for(role: str, spec) -> torch.nn.Module:
     return create_model(f"{role}_teacher")
 
 
-def build_bundle(target: str, precision: str, out: Path, progress: bool = True, generator: Path | None = None
-                 ) -> tuple[Path, ParityReport]:
+def build_bundle(target: str, precision: str, out: Path, progress: bool = True, generator: Path | None = None,
+                 source: Path | None = None) -> tuple[Path, ParityReport]:
     """Export the models to ``target``/``precision``, write the bundle, validate it, write parity json.
 
     fp32/fp16 ship the three FP32 teachers; int8 ships the shipped recipes' models (the face detector teacher and
     the distilled face-mesh and iris students), quantized per each recipe's PTQ step on real calibration crops.
-    ``generator``: trained swap-generator weights (.pt) to ship as the ``swap_generator`` role (swap mode).
+    ``generator``: trained swap-generator weights (.pt) to ship as the ``swap_generator`` role (swap mode);
+    ``source``: a source face (.npz) to embed as the bundle's default swap source (asset ``source``).
     Every bundle is validated against the FP32 teachers.
 
     Returns:
@@ -158,16 +159,26 @@ def build_bundle(target: str, precision: str, out: Path, progress: bool = True, 
             with torch.no_grad():
                 golden[f"golden/{GENERATOR_ROLE}.npz"] = npz_bytes(
                     {"input": example, "face": model(torch.from_numpy(example)).numpy()})
+        assets = {}
+        if source is not None:
+            from motionmask.swap.source import Source
+
+            data = Path(source).read_bytes()
+            src = Source.from_bytes(data, str(source))  # refuses a broken source before it is shipped
+            golden["assets/source.npz"] = data
+            assets["source"] = {"file": "assets/source.npz", "sha256": hashlib.sha256(data).hexdigest(),
+                                "kind": src.kind, "contributors": src.contributors}
         manifest = {
             "format": target, "precision": precision,
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "models": manifest_models,
             "golden": {role: f"golden/{role}.npz" for role in manifest_models},
+            "assets": assets,
             "pipeline": pipeline_parameters(),
             "reference": {"framework": f"torch {torch.__version__}", "device": str(reference_device())},
             "provenance": {"code": _git_commit(), "golden_input": "skimage.data.astronaut() (public domain)"},
         }
-        write_bundle(out, manifest, models, golden)
+        write_bundle(out, manifest, models, golden)  # golden cases and assets
     report = validate_bundle(out, inputs=inputs)
     report.to_json(parity_path(out))
     return out, report

@@ -13,7 +13,8 @@ def _cmd_bundle(args) -> int:
     from motionmask_export.build import build_bundle, parity_path
 
     path, report = build_bundle(args.target, args.precision, Path(args.out), progress=not args.quiet,
-                                generator=Path(args.generator) if args.generator else None)
+                                generator=Path(args.generator) if args.generator else None,
+                                source=Path(args.source) if args.source else None)
     print(report.table())
     print(f"bundle: {path}\nparity: {parity_path(path)}")
     return 0 if report.status == "passed" else 1
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--out", required=True, help="bundle file to write (e.g. bundles/motionmask-onnx-fp32.bundle)")
     b.add_argument("--generator", help="trained swap-generator weights (.pt) to ship for the swap mode "
                    "(e.g. compression/motionmask_compress/zoo/generators/swap_generator.pt)")
+    b.add_argument("--source", help="a source face .npz (motionmask make-source / enroll) embedded as the bundle's "
+                   "default swap source")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(fn=_cmd_bundle)
     c = sub.add_parser("compress", help="run one compression recipe end to end and write its report")

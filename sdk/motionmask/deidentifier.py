@@ -57,7 +57,7 @@ class FaceDeidentifierOptions:
         running_mode: IMAGE, VIDEO (increasing timestamps) or LIVE_STREAM (``deidentify_async`` + callback).
         mode: MASK (3D mask) or SWAP (a source face painted by the bundle's ``swap_generator``).
         source_path: SWAP only: the source face (.npz from ``motionmask make-source`` / ``enroll``; default: the
-            synthetic source `make setup` builds).
+            bundle's embedded source, else the synthetic source `make setup` builds).
         max_faces: most faces replaced per frame; further detected faces are covered.
         cover_frames_without_face: cover the whole frame when no face could be replaced (fail closed).
         cover_mode: how faces that cannot be replaced are covered: "blur" (reduced to a few cells and blurred) or
@@ -251,8 +251,13 @@ def _swap_pipeline(options: FaceDeidentifierOptions, video: bool):
     from motionmask.swap.source import Source
 
     base = options.base_options
-    source = Source.load(options.source_path or default_source_path())
     with Bundle(base.bundle_path or default_bundle_path()) as bundle:
+        if options.source_path is not None:
+            source = Source.load(options.source_path)
+        elif (embedded := bundle.asset("source")) is not None:
+            source = Source.from_bytes(embedded, f"{bundle.path}:source")
+        else:
+            source = Source.load(default_source_path())
         if "swap_generator" not in bundle.models:
             raise BundleError(f"bundle {bundle.path} has no swap_generator (build one with `motionmask-build bundle "
                               "--generator WEIGHTS.pt`) : swap mode needs it")

@@ -139,6 +139,16 @@ class Bundle:
         with np.load(io.BytesIO(self._read(name))) as z:
             return {k: z[k] for k in z.files}
 
+    def asset(self, name: str) -> bytes | None:
+        """An asset's bytes (e.g. ``source``: the swap mode's source face), sha256-checked; None when absent."""
+        entry = self.manifest.get("assets", {}).get(name)
+        if entry is None:
+            return None
+        data = self._read(entry["file"])
+        if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+            raise BundleError(f"asset {name!r} ({entry['file']}) in {self.path} fails its sha256 check (tampered?)")
+        return data
+
     def close(self) -> None:
         self._zip.close()
 

@@ -14,6 +14,7 @@ as ``.npz`` (written to a temporary file, then renamed).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -72,8 +73,13 @@ class Source:
         path = Path(path)
         if not path.is_file():
             raise InvalidInputError(f"source file not found: {path}")
+        return cls.from_bytes(path.read_bytes(), str(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, path: str = "<bytes>") -> Source:
+        """A source from the bytes of its ``.npz`` (e.g. a bundle's ``source`` asset)."""
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
                 image, lm, shape = z["image"], z["landmarks"], z["shape"]
                 emb = z["embedding"] if "embedding" in z.files else None
