@@ -61,6 +61,11 @@ def run_generator_recipe(recipe: Recipe, out_dir: Path, progress: bool = True, m
                 "final_losses": {k: sum(h[k] for h in tail) / len(tail) for k in tail[-1] if k != "step"},
                 "macs": conv_macs(model, torch.zeros(1, 7, 256, 256)),
                 "parameters": sum(p.numel() for p in model.parameters())}
+    from motionmask_compress.generator.report import contact_sheet, loss_plot
+
+    summary["contact_sheet"] = str(contact_sheet(model, PairSampler(held_frames, config.blink_fraction, seed=7),
+                                                 Path(out_dir) / "contact_sheet.png"))
+    summary["loss_plot"] = str(loss_plot(hist, Path(out_dir) / "losses.png"))
     path = save_generator(model, recipe.name, summary, Path(out_dir))
     (Path(out_dir) / "report.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     return summary | {"model": model, "path": path}
