@@ -85,9 +85,10 @@ class DeidentifiedFace:
     """One face of a result.
 
     ``box`` is where the original face was (x0, y0, x1, y1 pixels); ``landmarks`` (478, 3) and ``iris`` (10, 3) are
-    those of the face drawn in the output (the template carrying the motion, not the patient's shape; NaN when the
-    face was only covered); ``replaced`` is False when the face could not be fitted and was covered instead;
-    ``signals`` holds the motion parameters (pose, EAR, lid aperture, eyeball angles, motion offsets).
+    those of the face drawn in the output (the template (mask) or the source (swap) carrying the motion, not the
+    patient's shape; NaN when the face was only covered); ``replaced`` is False when the face could not be fitted and
+    was covered instead; ``signals`` holds the motion parameters (pose, EAR, lid aperture, eyeball angles, motion
+    offsets).
     """
 
     box: tuple[float, float, float, float]
