@@ -40,6 +40,7 @@ def run_generator_recipe(recipe: Recipe, out_dir: Path, progress: bool = True, m
     from motionmask_compress.zoo.prune import conv_macs
 
     config = generator_step(recipe)
+    code_version = _code_version()  # the code that trains (HEAD may move while a long run goes on)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     train_paths = resolve_sources(config.train_videos, "videos")
     frames = load_frames(train_paths, config.frames_per_video, progress)
@@ -47,7 +48,7 @@ def run_generator_recipe(recipe: Recipe, out_dir: Path, progress: bool = True, m
     result = train_generator(config, sampler, Path(out_dir), progress=progress, max_minutes=max_minutes)
     summary = {"recipe": recipe.to_dict(), "step": result["step"], "finished": result["finished"],
                "train_frames": int(sum(len(f.crops) for f in frames)),
-               "train_data_sha256": videos_digest(train_paths), "code_version": _code_version(),
+               "train_data_sha256": videos_digest(train_paths), "code_version": code_version,
                "closed_eye_frames": len(sampler.closed)}
     if not result["finished"]:
         return summary | {"model": result["model"]}
