@@ -29,7 +29,7 @@ setup: $(STAMP)
 # rebuilt when the generator weights change
 $(DEFAULT_BUNDLE): $(STAMP) $(wildcard $(GENERATOR))
 	$(VENV)/bin/motionmask-build bundle --target onnx --precision fp32 --out $(DEFAULT_BUNDLE) --quiet \
-		$(if $(wildcard $(GENERATOR)),--generator $(GENERATOR))
+		$(if $(wildcard $(GENERATOR)),--generator $(GENERATOR)) || (rm -f $(DEFAULT_BUNDLE); false)
 
 demo: setup
 	$(VPY) scripts/demo.py

@@ -22,6 +22,7 @@ def compare_model(role, fmt, precision, backend_name, teacher, runner, inputs: n
     with torch.no_grad():
         for x in inputs:
             outs = teacher(torch.from_numpy(x[None]).to(device))
+            outs = (outs,) if torch.is_tensor(outs) else outs  # single-output models (the generator)
             for n, o in zip(names, outs):
                 ref[n].append(o.float().cpu().numpy()[0])
             res = runner(x[None])
