@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import subprocess
 import tempfile
 from importlib.resources import files
 from pathlib import Path
@@ -15,6 +14,7 @@ import torch
 
 from motionmask.bundle import Bundle, Preprocessing
 from motionmask.runner import ModelRunner
+from motionmask_compress.provenance import code_version
 from motionmask_compress.zoo import create_model
 from motionmask_compress.zoo.weights import manifest as teacher_manifest
 from motionmask_compress.zoo.weights import teacher_path
@@ -30,14 +30,6 @@ SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "coreml": ".mlpackage"}
 def pipeline_parameters() -> dict:
     """The tracking constants shipped in every bundle (so Kotlin/Swift never retype them)."""
     return json.loads(files("motionmask").joinpath("data/mediapipe_face.json").read_text())
-
-
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _teacher_preprocessing(role: str) -> Preprocessing:
@@ -176,7 +168,7 @@ def build_bundle(target: str, precision: str, out: Path, progress: bool = True, 
             "assets": assets,
             "pipeline": pipeline_parameters(),
             "reference": {"framework": f"torch {torch.__version__}", "device": str(reference_device())},
-            "provenance": {"code": _git_commit(), "golden_input": "skimage.data.astronaut() (public domain)"},
+            "provenance": {"code": code_version(), "golden_input": "skimage.data.astronaut() (public domain)"},
         }
         write_bundle(out, manifest, models, golden)  # golden cases and assets
     report = validate_bundle(out, inputs=inputs)

@@ -8,20 +8,12 @@ recipe, data hashes, code version, loss history summary, metrics).
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import torch
 
+from motionmask_compress import provenance
 from motionmask_compress.recipes import GeneratorConfig, Recipe
-
-
-def _code_version() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def generator_step(recipe: Recipe) -> GeneratorConfig:
@@ -40,7 +32,7 @@ def run_generator_recipe(recipe: Recipe, out_dir: Path, progress: bool = True, m
     from motionmask_compress.zoo.prune import conv_macs
 
     config = generator_step(recipe)
-    code_version = _code_version()  # the code that trains (HEAD may move while a long run goes on)
+    code_version = provenance.code_version()  # the code that trains (HEAD may move while a long run goes on)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     train_paths = resolve_sources(config.train_videos, "videos")
     frames = load_frames(train_paths, config.frames_per_video, progress)

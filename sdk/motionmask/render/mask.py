@@ -19,6 +19,8 @@ from importlib import resources
 import cv2
 import numpy as np
 
+from motionmask.render.raster import plane_coefficients
+
 NUM_MESH = 468
 # eyelid contours as polygons: lower lid corner-to-corner, then the upper lid back
 LEFT_EYE = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
@@ -124,19 +126,6 @@ def _shade(pts: np.ndarray, tri: np.ndarray, style: MaskStyle) -> tuple[np.ndarr
     return style.ambient + style.diffuse * lambert + style.specular * spec, front, vn[:, 2] < 0
 
 
-def _plane_coefficients(p2: np.ndarray, value: np.ndarray) -> np.ndarray:
-    """(T, 3 vertices, 2) positions and (T, 3) vertex values -> (T, 3): value = a x + b y + c over each triangle."""
-    m = np.ones((len(p2), 3, 3))
-    m[:, 0, :] = p2[:, :, 0]
-    m[:, 1, :] = p2[:, :, 1]
-    ok = np.abs(np.linalg.det(m)) > 1e-6
-    coef = np.zeros((len(p2), 3))
-    coef[~ok, 2] = value[~ok].mean(axis=1)
-    if ok.any():
-        coef[ok] = (value[ok][:, None, :] @ np.linalg.inv(m[ok]))[:, 0]
-    return coef
-
-
 LUT_MAX = 1.5  # intensity range of the colour tables
 
 
@@ -238,7 +227,7 @@ def _render_roi(mesh: np.ndarray, tri: np.ndarray, size: tuple[int, int], style:
     order = np.argsort(-pts[tri, 2].mean(axis=1), kind="stable")
     p2 = pts[tri, :2]
     pi = np.round(p2 * ONE).astype(np.int32)
-    coef = _plane_coefficients(p2, intensity[tri]) * (255.0 / LUT_MAX)
+    coef = plane_coefficients(p2, intensity[tri][..., None])[:, 0] * (255.0 / LUT_MAX)
     planes = np.concatenate([coef, np.ones((len(tri), 1))], axis=1).tolist()
     buf = np.zeros((h, w, 4), np.float32)
     for t in order.tolist():
