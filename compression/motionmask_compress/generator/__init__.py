@@ -33,7 +33,6 @@ def run_generator_recipe(recipe: Recipe, out_dir: Path, progress: bool = True, m
 
     config = generator_step(recipe)
     code_version = provenance.code_version()  # the code that trains (HEAD may move while a long run goes on)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     train_paths = resolve_sources(config.train_videos, "videos")
     frames = load_frames(train_paths, config.frames_per_video, progress)
     sampler = PairSampler(frames, config.blink_fraction, config.seed)
