@@ -58,14 +58,29 @@ def test_the_generator_converts_to_every_target(tmp_path, target, suffix, backen
     assert np.abs(got - ref).max() < 1e-4
 
 
-def test_pairs_are_real_crops_and_blink_balanced(frames):
+def test_pairs_are_real_crops_with_a_face_mask(frames):
     assert len(frames.crops) >= 10 and frames.crops.shape[1:] == (256, 256, 3)
     sampler = PairSampler([frames], blink_fraction=0.5, seed=0)
     b = sampler.batch(3)
     assert b["input"].shape == (3, 7, 256, 256) and b["target"].shape == (3, 3, 256, 256)
     assert b["mask"].shape == (3, 1, 256, 256) and 0.2 < b["mask"].mean() < 0.8
-    # closed-eye frames are drawn with the asked share when there are any (the astronaut's eyes are open: none)
-    assert sampler.closed == [] and frames.ear.min() > 0.2
+    assert sampler.closed == [] and frames.ear.min() > 0.2  # the astronaut's eyes are open
+
+
+def _closed_share(frames: VideoFrames, blink_fraction: float, draws: int = 800) -> float:
+    sampler = PairSampler([frames], blink_fraction=blink_fraction, seed=1)
+    closed = {i for _, i in sampler.closed}
+    return sum(sampler.pair()[2] in closed for _ in range(draws)) / draws
+
+
+def test_closed_eye_driving_frames_get_the_asked_share(frames):
+    ear = frames.ear.copy()
+    ear[:3] = 0.05  # 3 of the frames marked closed-eyed: a quarter or so, drawn uniformly
+    marked = dataclasses.replace(frames, ear=ear)
+    uniform = 3 / len(ear)
+    assert _closed_share(marked, 0.0) == pytest.approx(uniform, abs=0.05)
+    # blink_fraction of draws come from closed frames, the rest uniformly (which hits them too)
+    assert _closed_share(marked, 0.5) == pytest.approx(0.5 + 0.5 * uniform, abs=0.05)
 
 
 def test_training_is_seeded_and_resumes_where_it_stopped(frames, tmp_path):

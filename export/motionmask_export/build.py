@@ -94,12 +94,14 @@ def _generator_artifact(weights: Path, target: str, precision: str, example: np.
 def _teacher_for(role: str, spec) -> torch.nn.Module:
     """The FP32 reference of a bundle role (the generator: the weights the bundle was exported from)."""
     if role == GENERATOR_ROLE:
-        from motionmask_compress.zoo.generator import load_generator
+        from motionmask_compress.zoo.generator import load_generator, weights_path
 
-        path = Path(spec.provenance.get("weights", ""))
-        if not path.is_file() or file_sha256(path) != spec.provenance.get("teacher_sha256"):
-            raise FileNotFoundError(f"the generator weights this bundle was built from are not at {path} (or changed)")
-        return load_generator(path)
+        want = spec.provenance.get("teacher_sha256")
+        for path in (Path(spec.provenance.get("weights", "")), weights_path(GENERATOR_ROLE)):
+            if path.is_file() and file_sha256(path) == want:
+                return load_generator(path)
+        raise FileNotFoundError(f"the generator weights this bundle was built from (sha256 {str(want)[:12]}…) are "
+                                f"neither at {spec.provenance.get('weights')} nor committed")
     return create_model(f"{role}_teacher")
 
 

@@ -67,10 +67,10 @@ class LandmarkLoss(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        from motionmask.evaluation.motion import _inner51_weights, pair_indices
+        from motionmask.evaluation.motion import inner51_weights, pair_indices
 
         self.mesh = create_model("face_mesh_teacher").requires_grad_(False)
-        w = _inner51_weights()
+        w = inner51_weights()
         assert not w[:, 468:].any()
         self.register_buffer("w51", torch.from_numpy(w[:, :468]).float(), False)
         i, j = pair_indices(51)

@@ -35,7 +35,7 @@ def landmark_sets() -> dict:
 
 
 @lru_cache(maxsize=1)
-def _inner51_weights() -> np.ndarray:
+def inner51_weights() -> np.ndarray:
     """(51, 478) averaging matrix: row k = iBUG inner point k as a mean of mesh vertices."""
     sets = landmark_sets()
     mesh = sets["ibug68"]["mesh"]
@@ -48,7 +48,7 @@ def _inner51_weights() -> np.ndarray:
 
 def inner51_points(landmarks: np.ndarray) -> np.ndarray:
     """(T, 478, >=2) mesh landmarks -> (T, 51, 2) FMP inner-face points (x, y)."""
-    return np.matmul(_inner51_weights(), landmarks[..., :2].astype(np.float64))
+    return np.matmul(inner51_weights(), landmarks[..., :2].astype(np.float64))
 
 
 def pair_indices(n: int = 51) -> tuple[np.ndarray, np.ndarray]:
@@ -130,7 +130,7 @@ def motion_correlation(original: np.ndarray, processed: np.ndarray, valid: np.nd
         valid = np.isfinite(original[..., :2]).all(axis=(1, 2)) & np.isfinite(processed[..., :2]).all(axis=(1, 2))
     valid = np.asarray(valid, bool)
     n_used = int(valid.sum())
-    n_points = _inner51_weights().shape[0]
+    n_points = inner51_weights().shape[0]
     n_pairs = n_points * (n_points - 1) // 2
     if n_used < 3:
         nan = np.full(n_pairs, np.nan)

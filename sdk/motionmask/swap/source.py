@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from motionmask.errors import InvalidInputError
@@ -31,8 +30,8 @@ from motionmask.geometry.eyes import EyeModel, estimate_eye_model, eye_aspect_ra
 from motionmask.geometry.pose import estimate_pose
 from motionmask.geometry.retarget import INNER_LOWER_LIP, INNER_UPPER_LIP, TargetShape, template_face
 from motionmask.render.mask import load_triangles
-from motionmask.render.raster import rasterize
 from motionmask.swap.align import align_face, crop_size, swap_constants
+from motionmask.swap.warp import warp_source
 
 SOURCE_VERSION = 1
 
@@ -118,15 +117,6 @@ def pick_neutral(faces: Sequence[tuple[np.ndarray, np.ndarray]], k: int) -> list
     return good or [faces[scored[0][2]]]
 
 
-def _warp_onto(crop: np.ndarray, crop_lm: np.ndarray, layout: np.ndarray, tri: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Warp an aligned crop piecewise-affinely so its landmarks land on ``layout``: (image float32, coverage)."""
-    size = crop.shape[0]
-    coords, covered = rasterize(layout[:468], tri, (size, size), crop_lm[:468, :2])
-    warped = cv2.remap(crop, coords[..., 0], coords[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
-    return warped.astype(np.float32), covered
-
-
 def build_source(people: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]], kind: str,
                  provenance: dict | None = None) -> Source:
     """Average the given people's faces in their mean shape.
@@ -148,7 +138,7 @@ def build_source(people: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]], kind
     for person in aligned:
         p_sum, p_n = np.zeros((size, size, 3)), np.zeros((size, size))
         for crop, crop_lm in person:
-            warped, covered = _warp_onto(crop, crop_lm, layout, tri)
+            warped, covered = warp_source(crop, crop_lm, layout, tri)
             p_sum += warped * covered[..., None]
             p_n += covered
         has = p_n > 0
@@ -157,9 +147,8 @@ def build_source(people: Sequence[Sequence[tuple[np.ndarray, np.ndarray]]], kind
         plain += np.mean([c.astype(np.float64) for c, _ in person], axis=0)
     plain /= len(aligned)
     image = np.where((face_n > 0)[..., None], face_sum / np.maximum(face_n, 1)[..., None], plain)
-    normalised = np.stack([estimate_pose(lm, template_face().points)[1] for person in people for _, lm in person])
-    per_person = [np.median(np.stack([estimate_pose(lm, template_face().points)[1] for _, lm in person]), axis=0)
-                  for person in people]
-    shape = TargetShape(np.mean(per_person, axis=0), estimate_eye_model(normalised))
+    normalised = [np.stack([estimate_pose(lm, template_face().points)[1] for _, lm in person]) for person in people]
+    shape = TargetShape(np.mean([np.median(n, axis=0) for n in normalised], axis=0),
+                        estimate_eye_model(np.concatenate(normalised)))
     return Source(np.clip(np.round(image), 0, 255).astype(np.uint8), layout.astype(np.float32), shape, kind,
                   len(people), None, dict(provenance or {}))
