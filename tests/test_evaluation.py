@@ -278,3 +278,31 @@ def test_detector_against_human_blink_labels_d6(d6):
     print(f"d6 detector vs labels: P={res['precision']:.2f} R={res['recall']:.2f} detected={res['detected'].tolist()}")
     assert res["precision"] >= 0.9
     assert res["recall"] >= 0.5
+
+
+# --------------------------------------------------------------------------------------------------- tremor injection
+def test_injected_tremor_moves_the_jaw_and_not_the_eyes():
+    from motionmask.evaluation.inject import inject_tremor, tremor_offsets
+    from motionmask.geometry.retarget import template_face
+
+    lm = template_face().points[:, :2] * 80.0 + [128.0, 110.0]  # outer canthal distance 80 px
+    rows = np.repeat(np.arange(256, dtype=np.float32)[:, None], 256, axis=1)
+    img = np.stack([rows, 255 - rows, rows * 0 + 7], axis=-1).astype(np.float32)  # brightness = row: shifts visible
+    out = inject_tremor(img, lm, 0.05)  # 4 px down
+    chin = lm[152].round().astype(int) - [0, 6]
+    eye = lm[33].round().astype(int)
+    assert out[chin[1], chin[0], 0] == pytest.approx(img[chin[1], chin[0], 0] - 4.0, abs=0.3)
+    assert out[eye[1], eye[0], 0] == pytest.approx(img[eye[1], eye[0], 0], abs=0.05)
+    assert np.array_equal(inject_tremor(img, lm, 0.0), img)
+    with pytest.raises(ValueError, match="frame"):
+        inject_tremor(img[..., 0], lm, 0.05)
+    t = tremor_offsets(300, 30.0, 5.0, 0.03)
+    assert 0.025 < np.abs(t).max() <= 0.03 and abs(t.mean()) < 1e-3  # 6 samples a period at 30 fps
+    with pytest.raises(ValueError, match="cannot carry"):
+        tremor_offsets(30, 8.0)
+    # the band power of the injected sine dominates the 4-6 Hz band of a still face
+    still = np.repeat(lm[None], 300, axis=0)
+    moved = still.copy()
+    moved[:, 14, 1] += t * 80.0
+    r = tremor_power(still, moved, 30.0)
+    assert r["band_power_processed"] > 1e-4 and r["band_fraction_processed"] > 0.9

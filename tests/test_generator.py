@@ -70,7 +70,7 @@ def test_pairs_are_real_crops_with_a_face_mask(frames):
 def _closed_share(frames: VideoFrames, blink_fraction: float, draws: int = 800) -> float:
     sampler = PairSampler([frames], blink_fraction=blink_fraction, seed=1)
     closed = {i for _, i in sampler.closed}
-    return sum(sampler.pair()[2] in closed for _ in range(draws)) / draws
+    return sum(sampler.pair()[3] in closed for _ in range(draws)) / draws
 
 
 def test_closed_eye_driving_frames_get_the_asked_share(frames):
@@ -105,3 +105,52 @@ def test_the_shipped_generator_recipe_holds_out_videos_and_rejects_unknown_losse
     assert isinstance(step, GeneratorConfig) and not set(step.train_videos) & set(r.held_out_videos)
     with pytest.raises(RecipeError, match="unknown terms"):
         GeneratorConfig(loss_weights={"gan": 1.0})
+
+
+def test_cross_identity_pairs_take_the_source_from_another_video_and_train(frames, tmp_path):
+    other = dataclasses.replace(frames, name="mirrored", crops=frames.crops[:, :, ::-1].copy())
+    sampler = PairSampler([frames, other], blink_fraction=0.0, seed=3, cross_identity=0.5)
+    b = sampler.batch(8, cross=np.array([True, False] * 4))
+    assert b["cross"].tolist() == [True, False] * 4 and b["source"].shape == (8, 3, 256, 256)
+    for k in range(8):  # the other video is the mirror image: a cross sample's source looks mirrored to its target
+        src, tgt = b["source"][k], b["target"][k]
+        mirrored = np.abs(src[:, :, ::-1] - tgt).mean() < np.abs(src - tgt).mean()
+        assert mirrored == b["cross"][k]
+    with pytest.raises(ValueError, match="two or more videos"):
+        PairSampler([frames], cross_identity=0.25)
+    cfg = GeneratorConfig(width=4, blocks=1, steps=2, batch_size=2, checkpoint_every=2, cross_identity=0.5,
+                          loss_weights={"l1": 1.0, "ssim": 0.5, "landmarks": 1.0})
+    torch.set_num_threads(2)
+    run = train_generator(cfg, PairSampler([frames, other], seed=0, cross_identity=0.5), tmp_path / "x",
+                          progress=False)
+    assert run["finished"] and all(np.isfinite(h["total"]) for h in run["history"])
+
+
+def test_a_second_stage_starts_only_from_the_weights_its_recipe_names(frames, tmp_path):
+    from motionmask_compress.generator.train import file_sha256
+    from motionmask_compress.zoo.generator import save_generator
+
+    torch.manual_seed(1)
+    first = Refiner(width=4, blocks=1)
+    for p in first.head.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    path = save_generator(first, "stage1", {}, tmp_path)
+    cfg = GeneratorConfig(width=4, blocks=1, steps=1, batch_size=1, loss_weights={"l1": 1.0},
+                          init_sha256=file_sha256(path), learning_rate=0.0)
+    run = train_generator(cfg, PairSampler([frames], seed=0), tmp_path / "b", progress=False, init=path)
+    for k, v in first.state_dict().items():  # lr 0: the second stage still holds the first stage's weights
+        assert torch.allclose(run["model"].state_dict()[k], v.half().float())
+    with pytest.raises(ValueError, match="pass them with --init"):
+        train_generator(cfg, PairSampler([frames], seed=0), tmp_path / "c", progress=False)
+    with pytest.raises(ValueError, match="sha256"):
+        train_generator(dataclasses.replace(cfg, init_sha256="0" * 64), PairSampler([frames], seed=0),
+                        tmp_path / "d", progress=False, init=path)
+    with pytest.raises(ValueError, match="from scratch"):
+        train_generator(dataclasses.replace(cfg, init_sha256=""), PairSampler([frames], seed=0), tmp_path / "e",
+                        progress=False, init=path)
+    with pytest.raises(RecipeError, match="identity_target"):
+        GeneratorConfig(identity_target="driver")
+    with pytest.raises(RecipeError, match="cross-identity"):
+        GeneratorConfig(identity_target="driving", cross_identity=0.2)
+    stages = shipped_recipe("swap_generator_stage1").steps[0], shipped_recipe("swap_generator").steps[0]
+    assert not stages[0].init_sha256 and stages[1].init_sha256 and stages[1].identity_target == "source"

@@ -24,6 +24,7 @@ def _cmd_train_generator(args) -> int:
     from motionmask_compress.generator.__main__ import main as train_main
 
     argv = [args.recipe, "--out", args.out] + (["--max-minutes", str(args.max_minutes)] if args.max_minutes else [])
+    argv += ["--init", args.init] if args.init else []
     return train_main(argv + (["--quiet"] if args.quiet else []))
 
 
@@ -150,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--recipe", default="swap_generator", help="a recipe file or the name of a shipped recipe")
     t.add_argument("--out", required=True, help="run folder: checkpoint.pt, log.jsonl, <recipe>.pt/.json, report.json")
     t.add_argument("--max-minutes", type=float, help="stop after a checkpoint when this much time has passed")
+    t.add_argument("--init", help="a second-stage recipe's starting weights (the first stage's <recipe>.pt)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(fn=_cmd_train_generator)
     args = parser.parse_args(argv)

@@ -1,7 +1,8 @@
 """Swap-generator training: data (aligned frame pairs of the training videos), losses, resumable loop, evaluation.
 
-``run_generator_recipe(recipe, out_dir)`` trains the recipe's generator (resuming from ``out_dir/checkpoint.pt``),
-evaluates refiner vs plain warp on the held-out videos and writes ``<out_dir>/<name>.pt`` + ``.json`` (provenance:
+``run_generator_recipe(recipe, out_dir)`` trains the recipe's generator (resuming from ``out_dir/checkpoint.pt``;
+a second-stage recipe starts from the ``init`` weights it names by sha256), evaluates refiner vs plain warp on the
+held-out videos (self-reenactment PSNR/SSIM, and whose identity the output carries on cross-identity pairs) and writes ``<out_dir>/<name>.pt`` + ``.json`` (provenance:
 recipe, data hashes, code version, loss history summary, metrics).
 """
 
@@ -24,10 +25,10 @@ def generator_step(recipe: Recipe) -> GeneratorConfig:
 
 
 def run_generator_recipe(recipe: Recipe, out_dir: Path, progress: bool = True, max_minutes: float | None = None,
-                         eval_pairs: int = 64) -> dict:
+                         eval_pairs: int = 64, init: Path | None = None) -> dict:
     from motionmask_compress.distill.data import resolve_sources
     from motionmask_compress.generator.data import PairSampler, load_frames, videos_digest
-    from motionmask_compress.generator.train import evaluate_pairs, train_generator
+    from motionmask_compress.generator.train import evaluate_identity, evaluate_pairs, train_generator
     from motionmask_compress.zoo.generator import save_generator
     from motionmask_compress.zoo.prune import conv_macs
 
@@ -35,18 +36,21 @@ def run_generator_recipe(recipe: Recipe, out_dir: Path, progress: bool = True, m
     code_version = provenance.code_version()  # the code that trains (HEAD may move while a long run goes on)
     train_paths = resolve_sources(config.train_videos, "videos")
     frames = load_frames(train_paths, config.frames_per_video, progress)
-    sampler = PairSampler(frames, config.blink_fraction, config.seed)
-    result = train_generator(config, sampler, Path(out_dir), progress=progress, max_minutes=max_minutes)
+    sampler = PairSampler(frames, config.blink_fraction, config.seed, config.cross_identity)
+    result = train_generator(config, sampler, Path(out_dir), progress=progress, max_minutes=max_minutes,
+                             init=Path(init) if init else None)
     summary = {"recipe": recipe.to_dict(), "step": result["step"], "finished": result["finished"],
                "train_frames": int(sum(len(f.crops) for f in frames)),
                "train_data_sha256": videos_digest(train_paths), "code_version": code_version,
-               "closed_eye_frames": len(sampler.closed)}
+               "closed_eye_frames": len(sampler.closed), "init_sha256": config.init_sha256 or None}
     if not result["finished"]:
         return summary | {"model": result["model"]}
     model = result["model"].cpu()
     held = resolve_sources(recipe.held_out_videos, "videos")
     held_frames = load_frames(held, config.frames_per_video, progress)
     metrics = evaluate_pairs(model, PairSampler(held_frames, config.blink_fraction, seed=12345), eval_pairs)
+    metrics["cross_identity"] = evaluate_identity(model, PairSampler(held_frames, config.blink_fraction, seed=54321),
+                                                  eval_pairs // 2)
     hist = result["history"]
     tail = hist[-100:]
     summary |= {"held_out_data_sha256": videos_digest(held), "held_out": metrics,

@@ -16,9 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("recipe", help="shipped recipe name (swap_generator) or a recipe file")
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log, weights, report)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after a checkpoint; rerun to resume")
+    p.add_argument("--init", type=Path, default=None,
+                   help="a second-stage recipe's starting weights (the first stage's <recipe>.pt; sha256-checked)")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
-    summary = run_generator_recipe(shipped_recipe(a.recipe), a.out, progress=not a.quiet, max_minutes=a.max_minutes)
+    summary = run_generator_recipe(shipped_recipe(a.recipe), a.out, progress=not a.quiet, max_minutes=a.max_minutes,
+                                   init=a.init)
     summary.pop("model", None)
     summary.pop("recipe", None)
     print(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in summary.items()}, indent=1))

@@ -115,39 +115,50 @@ def load_frames(paths: list[Path], frames_per_video: int, progress: bool = True)
 
 
 class PairSampler:
-    """Draws (generator input, target, loss mask) batches from aligned frames (seeded).
+    """Draws (generator input, target, loss mask, source) batches from aligned frames (seeded).
 
     Args:
         videos: the aligned frames per video.
         blink_fraction: share of driving frames that are closed-eye frames.
         seed: RNG seed.
+        cross_identity: share of samples whose source frame comes from another video (another person); those are
+            flagged in the batch's ``cross`` (their target pixels are not the output's goal, only its geometry).
     """
 
-    def __init__(self, videos: list[VideoFrames], blink_fraction: float = 0.08, seed: int = 0):
+    def __init__(self, videos: list[VideoFrames], blink_fraction: float = 0.08, seed: int = 0,
+                 cross_identity: float = 0.0):
         self.videos = [v for v in videos if len(v.crops) >= 2]
         if not self.videos:
             raise ValueError("no training video has two or more tracked frames")
+        if cross_identity > 0 and len(self.videos) < 2:
+            raise ValueError("cross-identity pairs need two or more videos")
         self.blink_fraction = blink_fraction
+        self.cross_identity = cross_identity
         self.rng = np.random.default_rng(seed)
         closed = float(geometry_constants()["eyelids"]["closed_ear"])
         self.closed = [(vi, int(i)) for vi, v in enumerate(self.videos) for i in np.nonzero(v.ear < closed)[0]]
         sizes = np.array([len(v.crops) for v in self.videos], np.float64)
         self.video_p = sizes / sizes.sum()
 
-    def pair(self) -> tuple[int, int, int]:
-        """(video, source frame, driving frame)."""
-        if self.closed and self.rng.random() < self.blink_fraction:
-            vi, d = self.closed[self.rng.integers(len(self.closed))]
-        else:
-            vi = int(self.rng.choice(len(self.videos), p=self.video_p))
-            d = int(self.rng.integers(len(self.videos[vi].crops)))
-        v = self.videos[vi]
+    def _source_frame(self, v: VideoFrames) -> int:
         if self.rng.random() < 0.5:  # half the sources are the video's most neutral frames (like a real source)
             calm = np.argsort(v.neutral)[: max(1, len(v.neutral) // 4)]
-            s = int(calm[self.rng.integers(len(calm))])
+            return int(calm[self.rng.integers(len(calm))])
+        return int(self.rng.integers(len(v.crops)))
+
+    def pair(self, cross: bool = False) -> tuple[int, int, int, int]:
+        """(source video, source frame, driving video, driving frame); ``cross``: the videos differ."""
+        if self.closed and self.rng.random() < self.blink_fraction:
+            vd, d = self.closed[self.rng.integers(len(self.closed))]
         else:
-            s = int(self.rng.integers(len(v.crops)))
-        return vi, s, d
+            vd = int(self.rng.choice(len(self.videos), p=self.video_p))
+            d = int(self.rng.integers(len(self.videos[vd].crops)))
+        vs = vd
+        if cross:
+            p = self.video_p.copy()
+            p[vd] = 0.0
+            vs = int(self.rng.choice(len(self.videos), p=p / p.sum()))
+        return vs, self._source_frame(self.videos[vs]), vd, d
 
     def _colour(self, *images: np.ndarray) -> list[np.ndarray]:
         """The same random gain/bias/gamma on source and target (the generator must keep the source's colours)."""
@@ -160,14 +171,20 @@ class PairSampler:
             out.append(np.clip(255.0 * x ** gamma, 0, 255).astype(np.uint8))
         return out
 
-    def batch(self, n: int) -> dict[str, np.ndarray]:
-        xs, ys, ms = [], [], []
-        for _ in range(n):
-            vi, s, d = self.pair()
-            v = self.videos[vi]
-            src, tgt = self._colour(v.crops[s], v.crops[d])
-            x, alpha = generator_input(src, v.landmarks[s], v.landmarks[d])
+    def batch(self, n: int, cross: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """``input`` (n, 7, S, S), ``target``/``source`` (n, 3, S, S) in [0, 1], ``mask`` (n, 1, S, S) face alpha of
+        the driving geometry, ``cross`` (n,) bool. ``cross`` forces which samples are cross-identity (default: drawn
+        with probability ``cross_identity``)."""
+        if cross is None:
+            cross = self.rng.random(n) < self.cross_identity if self.cross_identity > 0 else np.zeros(n, bool)
+        xs, ys, ms, ss = [], [], [], []
+        for c in np.asarray(cross, bool):
+            vs, s, vd, d = self.pair(bool(c))
+            src, tgt = self._colour(self.videos[vs].crops[s], self.videos[vd].crops[d])
+            x, alpha = generator_input(src, self.videos[vs].landmarks[s], self.videos[vd].landmarks[d])
             xs.append(x)
             ys.append(tgt.transpose(2, 0, 1).astype(np.float32) / 255.0)
+            ss.append(src.transpose(2, 0, 1).astype(np.float32) / 255.0)
             ms.append(alpha)
-        return {"input": np.stack(xs), "target": np.stack(ys), "mask": np.stack(ms)[:, None]}
+        return {"input": np.stack(xs), "target": np.stack(ys), "mask": np.stack(ms)[:, None],
+                "source": np.stack(ss), "cross": np.asarray(cross, bool)}

@@ -1,12 +1,16 @@
 """Self-supervised training of the swap generator (FMP losses), resumable, seeded, on CPU or GPU.
 
 Losses (weights from the recipe's :class:`GeneratorConfig`), all inside the face alpha of the driving frame:
-* ``l1``: mean absolute error to the driving frame;
-* ``ssim``: 1 - SSIM (11 px Gaussian window);
+* ``l1``: mean absolute error to the driving frame (cross-identity samples: to the warped source, where defined);
+* ``ssim``: 1 - SSIM (11 px Gaussian window; same-person samples only);
 * ``landmarks``: FMP's landmark similarity: the 1275 pair vectors of the 51 inner-face points, found by the
   differentiable face-mesh teacher on the output and on the target, compared in units of the target's outer
-  eye-corner distance;
-* ``identity``: distance of the dlib-network embeddings (differentiable port) of output and target.
+  eye-corner distance (all samples: the output follows the driving geometry whoever the source is);
+* ``identity``: distance of the dlib-network embeddings (differentiable port) of the output and the source frame
+  (or the driving frame, ``identity_target: driving``, as the first stage was trained).
+
+Cross-identity samples (``cross_identity``) pair a source of one person with the geometry of another; they carry
+no pixel target: the landmark and identity terms and an L1 to their own warped source apply to them.
 """
 
 from __future__ import annotations
@@ -99,12 +103,18 @@ class IdentityLoss(torch.nn.Module):
         super().__init__()
         self.net = create_model("face_recognition_teacher").requires_grad_(False)
 
-    def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def embed(self, img: torch.Tensor) -> torch.Tensor:
         a, b = CHIP_BOX
-        eo = self.net(out[:, :, a:b, a:b] * 255.0)
+        return self.net(img[:, :, a:b, a:b] * 255.0)
+
+    def distances(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        eo = self.embed(out)
         with torch.no_grad():
-            et = self.net(target[:, :, a:b, a:b] * 255.0)
-        return (eo - et).norm(dim=-1).mean()
+            et = self.embed(target)
+        return (eo - et).norm(dim=-1)
+
+    def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.distances(out, target).mean()
 
 
 def _lr(step: int, total: int, base: float, warmup: int = 50) -> float:
@@ -113,16 +123,44 @@ def _lr(step: int, total: int, base: float, warmup: int = 50) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
-def _tensors(batch: dict[str, np.ndarray], device) -> tuple[torch.Tensor, ...]:
-    return tuple(torch.from_numpy(batch[k]).to(device) for k in ("input", "target", "mask"))
+def _tensors(batch: dict[str, np.ndarray], device, keys=("input", "target", "mask")) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.from_numpy(batch[k]).to(device) for k in keys)
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def initial_weights(config: GeneratorConfig, init: Path | None) -> dict | None:
+    """The state dict a second-stage recipe starts from, checked against its ``init_sha256``."""
+    if not config.init_sha256:
+        if init is not None:
+            raise ValueError("this recipe trains from scratch (no init_sha256); do not pass --init")
+        return None
+    if init is None:
+        raise ValueError(f"this recipe continues from trained weights (sha256 {config.init_sha256[:12]}...): pass "
+                         "them with --init (the first stage's <recipe>.pt)")
+    digest = file_sha256(init)
+    if digest != config.init_sha256:
+        raise ValueError(f"--init {init} has sha256 {digest[:12]}..., the recipe expects {config.init_sha256[:12]}...")
+    from motionmask_compress.zoo.generator import load_generator
+
+    model = load_generator(init)
+    if (model.config.get("width"), model.config.get("blocks")) != (config.width, config.blocks):
+        raise ValueError(f"--init {init} is a {model.config} generator, the recipe trains width {config.width}, "
+                         f"blocks {config.blocks}")
+    return model.state_dict()
 
 
 def train_generator(config: GeneratorConfig, sampler: PairSampler, out_dir: Path, device: str | None = None,
-                    progress: bool = True, max_minutes: float | None = None) -> dict:
+                    progress: bool = True, max_minutes: float | None = None, init: Path | None = None) -> dict:
     """Train (or resume) the generator; checkpoints go to ``out_dir/checkpoint.pt``, losses to ``log.jsonl``.
 
     Args:
         max_minutes: stop (after a checkpoint) when this much wall time has passed; run again to resume.
+        init: the first stage's weights when the recipe has ``init_sha256`` (checked).
 
     Returns:
         {"model": the generator, "step": steps done, "finished": bool, "history": per-step loss dicts}.
@@ -130,7 +168,11 @@ def train_generator(config: GeneratorConfig, sampler: PairSampler, out_dir: Path
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
-    model = create_model(config.model, untrained=True, width=config.width, blocks=config.blocks).to(device)
+    model = create_model(config.model, untrained=True, width=config.width, blocks=config.blocks)
+    start_state = initial_weights(config, init)
+    if start_state is not None:
+        model.load_state_dict(start_state)
+    model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=1e-4)
     ckpt_path = out_dir / "checkpoint.pt"
     step, history = 0, []
@@ -160,17 +202,23 @@ def train_generator(config: GeneratorConfig, sampler: PairSampler, out_dir: Path
     bar = tqdm(total=config.steps, initial=step, desc="generator", disable=not progress)
     with open(out_dir / "log.jsonl", "a") as log:
         while step < config.steps:
-            x, y, m = _tensors(sampler.batch(config.batch_size), device)
+            x, y, m, src, cross = _tensors(sampler.batch(config.batch_size), device,
+                                           ("input", "target", "mask", "source", "cross"))
             for g in opt.param_groups:
                 g["lr"] = _lr(step, config.steps, config.learning_rate)
             out = model(x)
             losses = {}
-            if "l1" in weights:
-                losses["l1"] = masked_mean((out - y).abs(), m)
+            same = (~cross).float()[:, None, None, None]  # pixel targets exist for same-person samples only
+            if "l1" in weights:  # cross-identity samples: held near the warped source where it is defined
+                y_pix = torch.where(cross[:, None, None, None], x[:, 0:3], y)
+                m_pix = m * same + x[:, 3:4] * (1.0 - same)
+                losses["l1"] = masked_mean((out - y_pix).abs(), m_pix)
             if "ssim" in weights:
-                losses["ssim"] = 1.0 - masked_mean(ssim_map(out, y), m)
-            for name, fn in terms.items():
-                losses[name] = fn(out, y)
+                losses["ssim"] = masked_mean(1.0 - ssim_map(out, y), m * same)
+            if "landmarks" in terms:
+                losses["landmarks"] = terms["landmarks"](out, y)
+            if "identity" in terms:
+                losses["identity"] = terms["identity"](out, src if config.identity_target == "source" else y)
             total = sum(weights[k] * v for k, v in losses.items())
             opt.zero_grad(set_to_none=True)
             total.backward()
@@ -190,6 +238,27 @@ def train_generator(config: GeneratorConfig, sampler: PairSampler, out_dir: Path
     bar.close()
     model.eval()
     return {"model": model, "step": step, "finished": step >= config.steps, "history": history}
+
+
+@torch.no_grad()
+def evaluate_identity(model, sampler: PairSampler, pairs: int = 32, batch: int = 8) -> dict:
+    """Cross-identity pairs (source of one held-out person, geometry of another): whose identity the output carries.
+
+    Returns the mean dlib-network distances of the output (and of the plain warp) to the source frame and to the
+    driving frame; a generator that takes identity from the source, not the geometry, keeps ``to_source`` small and
+    ``to_driver`` large.
+    """
+    model.eval()
+    judge = IdentityLoss()
+    rows = {k: [] for k in ("warp_to_source", "warp_to_driver", "refined_to_source", "refined_to_driver")}
+    for start in range(0, pairs, batch):
+        n = min(batch, pairs - start)
+        x, y, _, src = _tensors(sampler.batch(n, cross=np.ones(n, bool)), "cpu", ("input", "target", "mask", "source"))
+        base = x[:, 0:3] + (1.0 - x[:, 3:4]) * x[:, 4:7]
+        for name, img in (("warp", base), ("refined", model(x))):
+            rows[f"{name}_to_source"] += judge.distances(img, src).tolist()
+            rows[f"{name}_to_driver"] += judge.distances(img, y).tolist()
+    return {k: float(np.mean(v)) for k, v in rows.items()} | {"pairs": pairs}
 
 
 @torch.no_grad()

@@ -127,6 +127,15 @@ class GeneratorConfig(StepConfig):
         train_videos: videos pairs are drawn from (never the held-out ones), relative to ../shared/data/videos.
         frames_per_video: at most this many frames per video (evenly spaced) are used.
         checkpoint_every: steps between checkpoints.
+        cross_identity: share of each batch whose source is a frame of *another* training video (another person).
+            Those samples have no pixel target: only the landmark loss (follow the driving geometry) and the
+            identity loss (look like the source) apply. This teaches the generator to take identity from the source
+            pixels, never from the geometry (SimSwap/FMP train across identities for the same reason).
+        identity_target: "source" (the identity loss pulls the output towards the source frame's embedding, as FMP
+            and the design ask) or "driving" (towards the driving frame's; the first stage was trained so, and it
+            rewards reading the driver's identity out of the geometry).
+        init_sha256: start from trained weights instead of random ones (a second stage): the sha256 of the weights
+            file given with ``--init``, so the run is refused with any other starting point.
     """
 
     kind: ClassVar[str] = "train_generator"
@@ -143,6 +152,9 @@ class GeneratorConfig(StepConfig):
     train_videos: tuple[str, ...] = ()
     frames_per_video: int = 300
     checkpoint_every: int = 100
+    cross_identity: float = 0.0
+    identity_target: str = "source"
+    init_sha256: str = ""
 
     def __post_init__(self):
         unknown = set(self.loss_weights) - {"l1", "ssim", "landmarks", "identity"}
@@ -150,6 +162,13 @@ class GeneratorConfig(StepConfig):
             raise RecipeError(f"GeneratorConfig.loss_weights has unknown terms {sorted(unknown)}")
         if not 0.0 <= self.blink_fraction < 1.0:
             raise RecipeError("GeneratorConfig.blink_fraction must be in [0, 1)")
+        if not 0.0 <= self.cross_identity < 1.0:
+            raise RecipeError("GeneratorConfig.cross_identity must be in [0, 1)")
+        if self.identity_target not in ("source", "driving"):
+            raise RecipeError("GeneratorConfig.identity_target must be 'source' or 'driving'")
+        if self.cross_identity > 0 and self.identity_target != "source":
+            raise RecipeError("cross-identity samples need identity_target 'source' (their driving frame is another "
+                              "person)")
 
 
 @register_config
