@@ -6,7 +6,8 @@ For every video in ../shared/data/videos (or those given): ``deidentify`` it (``
 the output vs the original face of that frame), a lineup gallery of one folder per identity (d18/d19 are the same
 man: each is the other's gallery clip; every other patient's gallery entry is frames of their own original clip),
 the re-tracked output (motion correlations, blinks, 4-6 Hz band power, face found), and DM's reconstruction error of
-the fitted geometry on the original track. Prints a table and writes ``OUT/summary.json``.
+the fitted geometry on the original track. Prints a table and writes ``OUT/summary.json`` and, per video,
+``contact_sheet.png`` (original over output at evenly spaced frames and at the deepest blink).
 
     .venv/bin/python benchmarks/deid_acceptance.py [--out out/acceptance] [--identity-every 1] [videos ...]
     .venv/bin/python benchmarks/deid_acceptance.py --mode swap --bundle B --source S --out out/acceptance-swap \
@@ -54,6 +55,36 @@ def build_gallery(out: Path, videos: list[str]) -> Path:
         if not link.exists():
             link.symlink_to((VIDEOS / SAME_PERSON.get(rel, rel)).resolve())
     return gallery
+
+
+def contact_sheet(original: Path, processed: Path, ear: np.ndarray, out: Path, columns: int = 6,
+                  height: int = 200) -> Path:
+    """Original over output at evenly spaced frames and the deepest blink (lowest eye aspect ratio), one PNG."""
+    import cv2
+
+    from motionmask.video import iter_frames
+
+    n = len(ear)
+    picks = set(np.linspace(0, n - 1, columns - 1).round().astype(int).tolist())
+    if np.isfinite(ear).any():
+        picks.add(int(np.nanargmin(ear)))
+    picks = sorted(picks)
+    rows = {"original": {}, "output": {}}
+    for key, video in (("original", original), ("output", processed)):
+        for i, _, frame in iter_frames(video):
+            if i in picks:
+                scale = height / frame.shape[0]
+                rows[key][i] = cv2.resize(frame, (round(frame.shape[1] * scale), height), interpolation=cv2.INTER_AREA)
+    tiles = [np.concatenate([rows["original"][i], rows["output"].get(i, np.zeros_like(rows["original"][i]))])
+             for i in picks if i in rows["original"]]
+    sheet = np.concatenate(tiles, axis=1)
+    for k, i in enumerate(i for i in picks if i in rows["original"]):
+        x = sum(t.shape[1] for t in tiles[:k]) + 4
+        cv2.putText(sheet, f"frame {i}", (x, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 0), 1, cv2.LINE_AA)
+    tmp = out.with_suffix(".tmp.png")
+    cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    tmp.replace(out)
+    return out
 
 
 def reconstruction(track: VideoTrack) -> dict:
@@ -121,6 +152,9 @@ def main(argv=None) -> int:
             "tremor_deviation": r["tremor"].get("relative_deviation"),
             "reconstruction": reconstruction(track_o),
         }
+        with np.load(d / "signals.npz") as z:
+            ear = np.nanmin(z["ear"], axis=1) if z["ear"].ndim == 2 else z["ear"]
+        row["contact_sheet"] = str(contact_sheet(VIDEOS / rel, output, ear, d / "contact_sheet.png"))
         rows[rel] = row
         tmp = summary_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(rows, indent=1, default=float))
