@@ -154,3 +154,22 @@ def test_a_second_stage_starts_only_from_the_weights_its_recipe_names(frames, tm
         GeneratorConfig(identity_target="driving", cross_identity=0.2)
     stages = shipped_recipe("swap_generator_stage1").steps[0], shipped_recipe("swap_generator").steps[0]
     assert not stages[0].init_sha256 and stages[1].init_sha256 and stages[1].identity_target == "source"
+
+
+def test_a_student_distils_from_the_committed_teacher(frames, tmp_path):
+    from motionmask_compress.generator.train import evaluate_distillation
+    from motionmask_compress.zoo import create_model
+
+    cfg = GeneratorConfig(model="swap_generator_student", teacher="swap_generator_teacher", width=4, blocks=1,
+                          steps=2, batch_size=2, loss_weights={"l1": 1.0, "ssim": 0.5})
+    torch.set_num_threads(2)
+    run = train_generator(cfg, PairSampler([frames], seed=0), tmp_path / "s", progress=False)
+    assert run["finished"] and all(np.isfinite(h["l1"]) and h["l1"] > 0 for h in run["history"])
+    teacher = create_model("swap_generator_teacher")
+    same = evaluate_distillation(teacher, teacher, PairSampler([frames], seed=1), pairs=2, batch=2)
+    plain = evaluate_distillation(Refiner(width=4, blocks=1), teacher, PairSampler([frames], seed=1), pairs=2,
+                                  batch=2)
+    assert same["psnr_vs_teacher"] >= 99.0 and 15.0 < plain["psnr_vs_teacher"] < 60.0
+    with pytest.raises(RecipeError, match="exclude"):
+        GeneratorConfig(teacher="swap_generator_teacher", init_sha256="0" * 64)
+    assert create_model("swap_generator_student", untrained=True).config == {"width": 8, "blocks": 2}

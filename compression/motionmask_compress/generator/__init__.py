@@ -28,7 +28,8 @@ def run_generator_recipe(recipe: Recipe, out_dir: Path, progress: bool = True, m
                          eval_pairs: int = 64, init: Path | None = None) -> dict:
     from motionmask_compress.distill.data import resolve_sources
     from motionmask_compress.generator.data import PairSampler, load_frames, videos_digest
-    from motionmask_compress.generator.train import evaluate_identity, evaluate_pairs, train_generator
+    from motionmask_compress.generator.train import (evaluate_distillation, evaluate_identity, evaluate_pairs,
+                                                      train_generator)
     from motionmask_compress.zoo.generator import save_generator
     from motionmask_compress.zoo.prune import conv_macs
 
@@ -49,6 +50,17 @@ def run_generator_recipe(recipe: Recipe, out_dir: Path, progress: bool = True, m
     held = resolve_sources(recipe.held_out_videos, "videos")
     held_frames = load_frames(held, config.frames_per_video, progress)
     metrics = evaluate_pairs(model, PairSampler(held_frames, config.blink_fraction, seed=12345), eval_pairs)
+    if config.teacher:
+        from motionmask_compress.generator.train import file_sha256
+        from motionmask_compress.zoo import create_model
+        from motionmask_compress.zoo.generator import weights_path
+
+        if config.teacher == "swap_generator_teacher":
+            summary["teacher_sha256"] = file_sha256(weights_path("swap_generator"))
+
+        metrics["distillation"] = evaluate_distillation(
+            model, create_model(config.teacher), PairSampler(held_frames, config.blink_fraction, seed=777,
+                                                             cross_identity=0.25), eval_pairs)
     metrics["cross_identity"] = evaluate_identity(model, PairSampler(held_frames, config.blink_fraction, seed=54321),
                                                   eval_pairs // 2)
     hist = result["history"]

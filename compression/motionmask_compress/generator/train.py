@@ -9,6 +9,9 @@ Losses (weights from the recipe's :class:`GeneratorConfig`), all inside the face
 * ``identity``: distance of the dlib-network embeddings (differentiable port) of the output and the source frame
   (or the driving frame, ``identity_target: driving``, as the first stage was trained).
 
+Distillation (``teacher``): the target of every sample is the teacher generator's output on the same input, and
+the pixel and landmark terms compare with it over the whole face alpha (the compression issue's narrow student).
+
 Cross-identity samples (``cross_identity``) pair a source of one person with the geometry of another; they carry
 no pixel target: the landmark and identity terms and an L1 to their own warped source apply to them.
 """
@@ -184,6 +187,7 @@ def train_generator(config: GeneratorConfig, sampler: PairSampler, out_dir: Path
         sampler.rng.bit_generator.state = ckpt["rng"]
         torch.set_rng_state(ckpt["torch_rng"])
     weights = {k: float(v) for k, v in config.loss_weights.items() if float(v) > 0}
+    teacher = create_model(config.teacher).to(device).eval().requires_grad_(False) if config.teacher else None
     terms = {}
     if "landmarks" in weights:
         terms["landmarks"] = LandmarkLoss().to(device)
@@ -208,6 +212,10 @@ def train_generator(config: GeneratorConfig, sampler: PairSampler, out_dir: Path
                 g["lr"] = _lr(step, config.steps, config.learning_rate)
             out = model(x)
             losses = {}
+            if teacher is not None:  # distillation: the teacher's output is every sample's target
+                with torch.no_grad():
+                    y = teacher(x)
+                cross = torch.zeros_like(cross)
             same = (~cross).float()[:, None, None, None]  # pixel targets exist for same-person samples only
             if "l1" in weights:  # cross-identity samples: held near the warped source where it is defined
                 y_pix = torch.where(cross[:, None, None, None], x[:, 0:3], y)
@@ -259,6 +267,22 @@ def evaluate_identity(model, sampler: PairSampler, pairs: int = 32, batch: int =
             rows[f"{name}_to_source"] += judge.distances(img, src).tolist()
             rows[f"{name}_to_driver"] += judge.distances(img, y).tolist()
     return {k: float(np.mean(v)) for k, v in rows.items()} | {"pairs": pairs}
+
+
+@torch.no_grad()
+def evaluate_distillation(student, teacher, sampler: PairSampler, pairs: int = 64, batch: int = 8) -> dict:
+    """PSNR/SSIM of a student's output against its teacher's on the same inputs, inside the face alpha."""
+    student.eval()
+    teacher.eval()
+    p, s = [], []
+    for start in range(0, pairs, batch):
+        x, _, m = _tensors(sampler.batch(min(batch, pairs - start)), "cpu")
+        a, b = student(x), teacher(x)
+        p += psnr(a, b, m).tolist()
+        smap = ssim_map(a, b)
+        s += [float(masked_mean(smap[k:k + 1], m[k:k + 1])) for k in range(len(a))]
+    return {"psnr_vs_teacher": float(np.mean(p)), "min_psnr_vs_teacher": float(np.min(p)),
+            "ssim_vs_teacher": float(np.mean(s)), "pairs": pairs}
 
 
 @torch.no_grad()

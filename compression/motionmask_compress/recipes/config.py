@@ -134,6 +134,10 @@ class GeneratorConfig(StepConfig):
         identity_target: "source" (the identity loss pulls the output towards the source frame's embedding, as FMP
             and the design ask) or "driving" (towards the driving frame's; the first stage was trained so, and it
             rewards reading the driver's identity out of the geometry).
+        teacher: distil instead of learning from the frames: zoo name of a trained generator (e.g.
+            ``swap_generator_teacher``, the committed weights) whose output on the same input is every sample's
+            target (l1/ssim/landmarks compare with it, over the whole face alpha; the compression issue's narrow
+            student).
         init_sha256: start from trained weights instead of random ones (a second stage): the sha256 of the weights
             file given with ``--init``, so the run is refused with any other starting point.
     """
@@ -155,6 +159,7 @@ class GeneratorConfig(StepConfig):
     cross_identity: float = 0.0
     identity_target: str = "source"
     init_sha256: str = ""
+    teacher: str = ""
 
     def __post_init__(self):
         unknown = set(self.loss_weights) - {"l1", "ssim", "landmarks", "identity"}
@@ -164,6 +169,8 @@ class GeneratorConfig(StepConfig):
             raise RecipeError("GeneratorConfig.blink_fraction must be in [0, 1)")
         if not 0.0 <= self.cross_identity < 1.0:
             raise RecipeError("GeneratorConfig.cross_identity must be in [0, 1)")
+        if self.teacher and self.init_sha256:
+            raise RecipeError("a distilled student starts from scratch (teacher and init_sha256 exclude each other)")
         if self.identity_target not in ("source", "driving"):
             raise RecipeError("GeneratorConfig.identity_target must be 'source' or 'driving'")
         if self.cross_identity > 0 and self.identity_target != "source":
