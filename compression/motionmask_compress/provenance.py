@@ -7,9 +7,14 @@ from pathlib import Path
 
 
 def code_version() -> str:
-    """The git commit of this checkout, or "unknown" outside a git checkout."""
+    """The git commit of this checkout (``<sha>+dirty`` when tracked files differ from it: the code that ran is
+    then not exactly that commit), or "unknown" outside a git checkout."""
+    here = Path(__file__).parent
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=here).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, check=True, cwd=here).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return f"{sha}+dirty" if dirty else sha

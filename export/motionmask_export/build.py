@@ -73,21 +73,50 @@ def _student_file(role: str) -> Path:
 GENERATOR_ROLE = "swap_generator"
 
 
-def _generator_artifact(weights: Path, target: str, precision: str, example: np.ndarray, tmp: Path):
-    """Export trained swap-generator weights (fp32/fp16; int8 waits for the distilled generator student)."""
+GENERATOR_STUDENT_RECIPE = "swap_generator_student"
+
+
+def generator_calibration(ptq, samples: int | None = None, progress: bool = False) -> np.ndarray:
+    """(N, 7, S, S) generator inputs for calibration: pairs (a quarter cross-identity) of the PTQ step's videos,
+    aligned by the generator-training data code (cached)."""
+    from motionmask_compress.distill.data import resolve_sources
+    from motionmask_compress.generator.data import PairSampler, load_frames
+
+    frames = load_frames(resolve_sources(ptq.calibration_videos, "videos"), 300, progress)
+    n = samples or ptq.calibration_samples
+    return PairSampler(frames, seed=0, cross_identity=0.25).batch(n)["input"]
+
+
+def _generator_artifact(weights: Path, target: str, precision: str, example: np.ndarray, tmp: Path,
+                        progress: bool = False):
+    """Export trained swap-generator weights: fp32/fp16 as given; int8 only for the distilled student (narrow
+    width), quantized per the student recipe's PTQ step on real generator inputs."""
     from motionmask_compress.zoo.generator import load_generator
 
-    if precision == "int8":
-        raise ValueError("int8 bundles cannot carry the swap generator yet (its student is not distilled)")
     model = load_generator(weights)
     size = tuple(example.shape[-2:])
+    kwargs, extra = {}, {}
+    if precision == "int8":
+        from motionmask_compress.recipes import PtqConfig, shipped_recipe
+
+        recipe = shipped_recipe(GENERATOR_STUDENT_RECIPE)
+        width = next(s for s in recipe.steps if not isinstance(s, PtqConfig)).width
+        if model.config["width"] != width:
+            raise ValueError(f"int8 bundles ship the distilled generator student (width {width}); {weights} is a "
+                             f"width-{model.config['width']} generator (train the student: motionmask-build "
+                             f"train-generator --recipe {GENERATOR_STUDENT_RECIPE})")
+        ptq = next(s for s in recipe.steps if isinstance(s, PtqConfig))
+        kwargs = {"calibration": list(generator_calibration(ptq, progress=progress)), "ptq": ptq}
+        extra = {"recipe": recipe.to_dict()}
     artifact = get_exporter(target)(model, torch.from_numpy(example[:1]), tmp / f"{GENERATOR_ROLE}{SUFFIX[target]}",
-                                    precision, Preprocessing(size, (0.0, 1.0)))
+                                    precision, Preprocessing(size, (0.0, 1.0)), **kwargs)
     spec = artifact.spec.to_dict()
     card = Path(weights).with_suffix(".json")
-    spec["provenance"].update(teacher="swap_generator_teacher", weights=str(Path(weights).resolve()),
+    zoo_name = "swap_generator_teacher" if model.config["width"] >= 16 else "swap_generator_student"
+    spec["provenance"].update(teacher=zoo_name, weights=str(Path(weights).resolve()),
                               teacher_sha256=file_sha256(weights),
-                              trained=json.loads(card.read_text()).get("held_out", {}) if card.is_file() else {})
+                              trained=json.loads(card.read_text()).get("held_out", {}) if card.is_file() else {},
+                              **extra)
     return model, artifact, spec
 
 
@@ -97,7 +126,8 @@ def _teacher_for(role: str, spec) -> torch.nn.Module:
         from motionmask_compress.zoo.generator import load_generator, weights_path
 
         want = spec.provenance.get("teacher_sha256")
-        for path in (Path(spec.provenance.get("weights", "")), weights_path(GENERATOR_ROLE)):
+        for path in (Path(spec.provenance.get("weights", "")), weights_path(GENERATOR_ROLE),
+                     weights_path(GENERATOR_STUDENT_RECIPE)):
             if path.is_file() and file_sha256(path) == want:
                 return load_generator(path)
         raise FileNotFoundError(f"the generator weights this bundle was built from (sha256 {str(want)[:12]}…) are "
@@ -146,7 +176,7 @@ def build_bundle(target: str, precision: str, out: Path, progress: bool = True, 
             )
         if generator is not None:
             model, artifact, spec = _generator_artifact(Path(generator), target, precision,
-                                                        inputs[GENERATOR_ROLE], Path(tmp))
+                                                        inputs[GENERATOR_ROLE], Path(tmp), progress)
             manifest_models[GENERATOR_ROLE] = spec
             models[GENERATOR_ROLE] = artifact.path
             example = inputs[GENERATOR_ROLE][:1]
