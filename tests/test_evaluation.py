@@ -306,3 +306,19 @@ def test_injected_tremor_moves_the_jaw_and_not_the_eyes():
     moved[:, 14, 1] += t * 80.0
     r = tremor_power(still, moved, 30.0)
     assert r["band_power_processed"] > 1e-4 and r["band_fraction_processed"] > 0.9
+
+
+def test_lineup_gallery_frames_of_a_clip_have_open_eyes():
+    """d9 blinks often: its evenly spaced frames include a closed-eye one, the gallery's must not."""
+    video = shared_data() / "videos" / "liveportrait" / "d9.mp4"
+    if not video.is_file():
+        pytest.skip(f"{video} is absent")
+    from motionmask.evaluation.blinks import mean_ear
+    from motionmask.evaluation.run import _open_eye_frames
+    from motionmask.tracking.tracker import FaceTracker, FaceTrackerOptions, RunningMode
+
+    frames = _open_eye_frames(video, 5)
+    assert len(frames) == 5
+    with FaceTracker.create_from_options(FaceTrackerOptions(running_mode=RunningMode.IMAGE, max_faces=1)) as t:
+        ears = [float(mean_ear(np.asarray(t.track(f).faces[0].landmarks, np.float64)[None])[0]) for f in frames]
+    assert min(ears) > 0.2, ears

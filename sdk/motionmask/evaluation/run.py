@@ -18,6 +18,13 @@ from motionmask.track_video import VideoTrack, track_video
 from motionmask.video import IMAGE_SUFFIXES, iter_frames, probe_video, read_image
 
 GALLERY_FRAMES_PER_VIDEO = 5
+# Gallery frames of a video are chosen among GALLERY_CANDIDATES x as many evenly spaced frames, keeping those whose
+# eyes are open (EAR >= GALLERY_OPEN_EAR x the clip's median): a lineup photo is an enrolment-like picture. A
+# closed-eye gallery frame makes every closed-eye processed frame "match" that identity on the blink, not the face:
+# liveportrait/d9's 5 evenly spaced frames included one (EAR 0.05), and the swap output's d9-nearest frames were
+# its closed-eye ones.
+GALLERY_CANDIDATES = 4
+GALLERY_OPEN_EAR = 0.8
 # Identity frames sampled by default: one every IDENTITY_SECONDS_PER_FRAME of video, at least MIN_IDENTITY_FRAMES
 # (the dlib judge costs ~0.3 s per frame pair on 2 cores; this keeps `evaluate` above 5x real time).
 IDENTITY_SECONDS_PER_FRAME = 4.0
@@ -58,6 +65,26 @@ def _sample_frames(video: Path, indices: set[int]) -> dict[int, np.ndarray]:
     return {i: f for i, _, f in iter_frames(video, max_frames=max(indices) + 1) if i in indices}
 
 
+def _open_eye_frames(video: Path, k: int) -> list[np.ndarray]:
+    """``k`` frames of a gallery clip, evenly spaced among those with the eyes open (see GALLERY_OPEN_EAR)."""
+    from motionmask.tracking.tracker import FaceTracker, FaceTrackerOptions, RunningMode
+
+    n = max(probe_video(video).frame_count, 1)
+    frames = _sample_frames(video, set(np.linspace(0, n - 1, GALLERY_CANDIDATES * k).astype(int).tolist()))
+    ear = {}
+    with FaceTracker.create_from_options(FaceTrackerOptions(running_mode=RunningMode.IMAGE, max_faces=1)) as t:
+        for i, frame in frames.items():
+            faces = t.track(frame).faces
+            if faces:
+                ear[i] = float(mean_ear(np.asarray(faces[0].landmarks, np.float64)[None])[0])
+    if not ear:
+        return []
+    cut = GALLERY_OPEN_EAR * float(np.median(list(ear.values())))
+    open_idx = sorted(i for i, e in ear.items() if e >= cut)
+    keep = [open_idx[j] for j in np.linspace(0, len(open_idx) - 1, min(k, len(open_idx))).round().astype(int)]
+    return [frames[i] for i in dict.fromkeys(keep)]
+
+
 def _gallery_embeddings(judge, gallery: Path) -> dict[str, np.ndarray]:
     """identity folder -> embeddings of its images / sampled video frames (largest face each)."""
     out = {}
@@ -67,9 +94,7 @@ def _gallery_embeddings(judge, gallery: Path) -> dict[str, np.ndarray]:
             if item.suffix.lower() in IMAGE_SUFFIXES:
                 images = [read_image(item)]
             elif item.suffix.lower() in (".mp4", ".mov", ".avi", ".mkv"):
-                n = max(probe_video(item).frame_count, 1)
-                picks = set(np.linspace(0, n - 1, GALLERY_FRAMES_PER_VIDEO).astype(int).tolist())
-                images = list(_sample_frames(item, picks).values())
+                images = _open_eye_frames(item, GALLERY_FRAMES_PER_VIDEO)
             else:
                 continue
             embs += [e for e in (judge.embed_largest(im) for im in images) if e is not None]
