@@ -3,8 +3,9 @@
 A :class:`TargetShape` is a (478, 3) face in the reference frame (frontal, outer-canthal distance 1) with its SGAEM
 eye model. :func:`retarget` builds the target's mesh for one frame:
 
-* expression/jaw/lips/brows: ``target + motion`` (motion = pose-normalised mesh - patient identity, in reference
-  units, so the same displacement moves the target's lips as much as the patient's);
+* expression/jaw/lips/brows: ``target + k * motion`` (motion = pose-normalised mesh - patient identity, in reference
+  units; k = target / patient outer-canthal distance, so the target's lips move as much *relative to its eyes* as
+  the patient's: the clinical measures are per inter-ocular distance);
 * lips: as the rest, but the inner lips never cross (they meet);
 * eyelids: the vertical lid motion is scaled by ``target gap / patient gap`` per lid point pair, so a full closure of
   the patient closes the target's eye exactly (an additive motion would overshoot or stop short when the target's
@@ -56,6 +57,11 @@ def template_face() -> TargetShape:
     return TargetShape(pts, EyeModel.from_json(doc["eye_model"]))
 
 
+def _canthal(points: np.ndarray) -> float:
+    """Outer-canthal distance (mesh 33-263) of a frontal reference-frame shape."""
+    return float(np.linalg.norm(np.asarray(points, np.float64)[33, :2] - np.asarray(points, np.float64)[263, :2]))
+
+
 def retarget(motion: np.ndarray, identity: np.ndarray, eye_angles: np.ndarray, pose: Pose,
              target: TargetShape | None = None) -> np.ndarray:
     """The target face carrying one frame's motion, in image pixels.
@@ -71,14 +77,17 @@ def retarget(motion: np.ndarray, identity: np.ndarray, eye_angles: np.ndarray, p
         (478, 3) float64 landmarks in image pixels (z in the same scale as x).
     """
     target = target or template_face()
-    m = np.array(motion, np.float64)
     idx = eye_indices()
+    # motion in units of the face's own outer-canthal distance: the pose's scale comes from the rigid points, and a
+    # patient whose eyes sit wider or narrower than the target's would otherwise move the target's lips and jaw
+    # relatively less or more than their own (the 4-6 Hz tremor band is measured per inter-ocular distance)
+    m = np.array(motion, np.float64) * (_canthal(target.points) / max(_canthal(identity), 1e-6))
     # per lid point pair: target gap / patient gap (frontal y), so a closure of the patient closes the target
     gap_t = target.points[idx["lower"], 1] - target.points[idx["upper"], 1]
     gap_p = identity[idx["lower"], 1] - identity[idx["upper"], 1]
     ratio = np.clip(gap_t / np.maximum(gap_p, 1e-6), *LID_RATIO_LIMITS)  # (2, 7)
-    m[idx["upper"], 1] *= ratio
-    m[idx["lower"], 1] *= ratio
+    m[idx["upper"], 1] = motion[idx["upper"], 1] * ratio
+    m[idx["lower"], 1] = motion[idx["lower"], 1] * ratio
     out = target.points + m
     # lids never cross: where the lower lid rose above the upper one, both meet in the middle
     up, lo = idx["upper"], idx["lower"]
