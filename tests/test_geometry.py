@@ -96,6 +96,25 @@ def test_retarget_closes_target_eyes_and_never_crosses_lips():
     assert (out[INNER_LOWER_LIP, 1] - out[INNER_UPPER_LIP, 1]).min() >= 0
 
 
+def test_retarget_moves_the_lips_as_much_relative_to_the_eyes():
+    """A patient whose eyes sit 10 % wider than the target's: a jaw drop of 0.03 patient canthal distances moves
+    the target's lower lip 0.03 of *its* canthal distance (the tremor band is measured per inter-ocular distance)."""
+    tpl = template_face()
+    identity = tpl.points.copy()
+    identity[:, 0] *= 1.1  # wider face: outer-canthal distance x 1.1
+    motion = np.zeros((478, 3))
+    motion[14, 1] = 0.03 * 1.1
+    out = retarget(motion, identity, np.zeros((2, 2)), Pose(np.eye(3), np.zeros(3), 1.0))
+    canthal = np.linalg.norm(tpl.points[33, :2] - tpl.points[263, :2])
+    assert (out[14, 1] - tpl.points[14, 1]) / canthal == pytest.approx(0.03, rel=1e-3)
+    # the eyelids keep their own rule (a full closure closes the target's eyes whatever the face width)
+    idx = eye_indices()
+    gaps = identity[idx["lower"], 1] - identity[idx["upper"], 1]
+    motion[idx["upper"], 1], motion[idx["lower"], 1] = 0.5 * gaps, -0.5 * gaps
+    out = retarget(motion, identity, np.zeros((2, 2)), Pose(np.eye(3), np.zeros(3), 1.0))
+    assert np.abs(eyelid_aperture(out)).max() < 0.05 * eyelid_aperture(tpl.points).min()
+
+
 def test_smoothing_keeps_tremor_and_blinks():
     """One-Euro smoothing (face_geometry.json) keeps a 5 Hz lip oscillation and a 2-frame (67 ms) blink."""
     pose = _pose()
