@@ -179,3 +179,23 @@ def test_avatar_only_shows_nothing_of_the_frame(data_dir):
         outside[max(y0, 0):y1, max(x0, 0):x1] = False
         assert (r.image[outside] == 128).all()
         assert (np.abs(r.image[~outside].astype(int) - 128).max(axis=-1) > 10).mean() > 0.5  # the mask is there
+
+
+def test_muxing_the_audio_keeps_every_video_frame(tmp_path):
+    """Audio shorter than the video (the usual case after a camera stops) must not cut frames off the video."""
+    import subprocess
+
+    from motionmask.audio import ffmpeg_exe, mux_audio
+    from motionmask.video import VideoWriter
+
+    exe = ffmpeg_exe()
+    if exe is None:
+        pytest.skip("no ffmpeg (imageio-ffmpeg) here")
+    silent, audio, out = tmp_path / "v.mp4", tmp_path / "a.m4a", tmp_path / "out.mp4"
+    with VideoWriter(silent, 25.0, (64, 48)) as w:
+        for i in range(30):  # 1.2 s
+            w.write(np.full((48, 64, 3), 8 * i, np.uint8))
+    subprocess.run([exe, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=0.9",
+                    "-c:a", "aac", str(audio)], check=True)
+    mux_audio(silent, audio, out)
+    assert sum(1 for _ in iter_frames(out)) == 30

@@ -44,8 +44,9 @@ def mux_audio(video_only: Path, audio_source: Path, out: Path) -> None:
     exe = ffmpeg_exe()
     if exe is None:
         raise MotionMaskError("keeping the audio needs ffmpeg (pip install imageio-ffmpeg) — or pass --no-audio")
+    # no -shortest: with it ffmpeg dropped the last video frame of liveportrait/d12 (183 -> 182)
     cmd = [exe, "-hide_banner", "-loglevel", "error", "-y", "-i", str(video_only), "-i", str(audio_source),
-           "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-shortest", str(out)]
+           "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise InvalidInputError(f"could not copy the audio of {audio_source}: {proc.stderr.strip()[-300:]}")
