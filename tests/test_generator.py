@@ -127,7 +127,7 @@ def test_cross_identity_pairs_take_the_source_from_another_video_and_train(frame
 
 
 def test_a_second_stage_starts_only_from_the_weights_its_recipe_names(frames, tmp_path):
-    from motionmask_compress.generator.train import file_sha256
+    from motionmask_compress.provenance import file_sha256
     from motionmask_compress.zoo.generator import save_generator
 
     torch.manual_seed(1)

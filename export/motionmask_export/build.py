@@ -14,7 +14,7 @@ import torch
 
 from motionmask.bundle import Bundle, Preprocessing
 from motionmask.runner import ModelRunner
-from motionmask_compress.provenance import code_version
+from motionmask_compress.provenance import code_version, file_sha256
 from motionmask_compress.zoo import create_model
 from motionmask_compress.zoo.weights import manifest as teacher_manifest
 from motionmask_compress.zoo.weights import teacher_path
@@ -226,7 +226,3 @@ def validate_bundle(bundle_path: Path, backend: str | None = None, inputs: dict 
             results.append(compare_model(role, spec.format, spec.precision, runner.backend.name, teacher, runner, x))
     status = "passed" if all(m.status == "passed" for m in results) else "failed"
     return ParityReport(str(reference_device()), results, status)
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -1,9 +1,10 @@
 """Swap-generator training: data (aligned frame pairs of the training videos), losses, resumable loop, evaluation.
 
 ``run_generator_recipe(recipe, out_dir)`` trains the recipe's generator (resuming from ``out_dir/checkpoint.pt``;
-a second-stage recipe starts from the ``init`` weights it names by sha256), evaluates refiner vs plain warp on the
-held-out videos (self-reenactment PSNR/SSIM, and whose identity the output carries on cross-identity pairs) and writes ``<out_dir>/<name>.pt`` + ``.json`` (provenance:
-recipe, data hashes, code version, loss history summary, metrics).
+a second-stage recipe starts from the ``init`` weights it names by sha256), evaluates it on the held-out videos
+(self-reenactment PSNR/SSIM vs the plain warp, whose identity the output carries on cross-identity pairs, and a
+student's PSNR/SSIM vs its teacher) and writes ``<out_dir>/<name>.pt`` + ``.json`` (provenance: recipe, data
+hashes, code version, loss history summary, metrics).
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ def run_generator_recipe(recipe: Recipe, out_dir: Path, progress: bool = True, m
                          eval_pairs: int = 64, init: Path | None = None) -> dict:
     from motionmask_compress.distill.data import resolve_sources
     from motionmask_compress.generator.data import PairSampler, load_frames, videos_digest
-    from motionmask_compress.generator.train import (evaluate_distillation, evaluate_identity, evaluate_pairs,
-                                                      train_generator)
+    from motionmask_compress.generator.train import (
+        evaluate_distillation,
+        evaluate_identity,
+        evaluate_pairs,
+        train_generator,
+    )
     from motionmask_compress.zoo.generator import save_generator
     from motionmask_compress.zoo.prune import conv_macs
 
@@ -51,13 +56,12 @@ def run_generator_recipe(recipe: Recipe, out_dir: Path, progress: bool = True, m
     held_frames = load_frames(held, config.frames_per_video, progress)
     metrics = evaluate_pairs(model, PairSampler(held_frames, config.blink_fraction, seed=12345), eval_pairs)
     if config.teacher:
-        from motionmask_compress.generator.train import file_sha256
+        from motionmask_compress.provenance import file_sha256
         from motionmask_compress.zoo import create_model
         from motionmask_compress.zoo.generator import weights_path
 
         if config.teacher == "swap_generator_teacher":
             summary["teacher_sha256"] = file_sha256(weights_path("swap_generator"))
-
         metrics["distillation"] = evaluate_distillation(
             model, create_model(config.teacher), PairSampler(held_frames, config.blink_fraction, seed=777,
                                                              cross_identity=0.25), eval_pairs)

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from motionmask_compress.generator.data import PairSampler
+from motionmask_compress.provenance import file_sha256
 from motionmask_compress.recipes import GeneratorConfig
 from motionmask_compress.zoo import create_model
 
@@ -128,12 +129,6 @@ def _lr(step: int, total: int, base: float, warmup: int = 50) -> float:
 
 def _tensors(batch: dict[str, np.ndarray], device, keys=("input", "target", "mask")) -> tuple[torch.Tensor, ...]:
     return tuple(torch.from_numpy(batch[k]).to(device) for k in keys)
-
-
-def file_sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def initial_weights(config: GeneratorConfig, init: Path | None) -> dict | None:
