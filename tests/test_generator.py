@@ -99,10 +99,16 @@ def test_training_is_seeded_and_resumes_where_it_stopped(frames, tmp_path):
         assert a["total"] == pytest.approx(b["total"], rel=1e-4, abs=1e-6)
 
 
-def test_the_shipped_generator_recipe_holds_out_videos_and_rejects_unknown_losses():
-    r = shipped_recipe("swap_generator")
+@pytest.mark.parametrize("name", ["swap_generator_stage1", "swap_generator", "swap_generator_student"])
+def test_the_shipped_generator_recipes_hold_out_videos_and_reject_unknown_losses(name):
+    from motionmask_compress.recipes import PtqConfig
+
+    r = shipped_recipe(name)
     step = r.steps[0]
-    assert isinstance(step, GeneratorConfig) and not set(step.train_videos) & set(r.held_out_videos)
+    assert isinstance(step, GeneratorConfig) and r.held_out_videos
+    assert not set(step.train_videos) & set(r.held_out_videos)
+    for ptq in (s for s in r.steps if isinstance(s, PtqConfig)):  # calibration never sees the held-out videos
+        assert not set(ptq.calibration_videos) & set(r.held_out_videos)
     with pytest.raises(RecipeError, match="unknown terms"):
         GeneratorConfig(loss_weights={"gan": 1.0})
 
