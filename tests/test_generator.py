@@ -179,3 +179,22 @@ def test_a_student_distils_from_the_committed_teacher(frames, tmp_path):
     with pytest.raises(RecipeError, match="exclude"):
         GeneratorConfig(teacher="swap_generator_teacher", init_sha256="0" * 64)
     assert create_model("swap_generator_student", untrained=True).config == {"width": 8, "blocks": 2}
+
+
+def test_the_committed_student_was_distilled_from_the_committed_teacher_and_meets_its_gate(tmp_path):
+    import json
+
+    from motionmask_compress.provenance import file_sha256
+    from motionmask_compress.zoo import create_model
+    from motionmask_compress.zoo.generator import weights_path
+    from motionmask_compress.zoo.prune import conv_macs
+    from motionmask_export.build import _generator_artifact
+
+    card = json.loads(weights_path("swap_generator_student").with_suffix(".json").read_text())
+    assert card["teacher_sha256"] == file_sha256(weights_path("swap_generator"))
+    assert card["held_out"]["distillation"]["psnr_vs_teacher"] >= 30.0
+    student = create_model("swap_generator_student")
+    assert 2 * conv_macs(student, torch.zeros(1, 7, 256, 256)) <= 2.5e9  # <= 2.5 GFLOPs per 256² crop
+    with pytest.raises(ValueError, match="distilled generator student"):  # int8 bundles never ship the teacher
+        _generator_artifact(weights_path("swap_generator"), "tflite", "int8", np.zeros((1, 7, 256, 256), np.float32),
+                            tmp_path)
