@@ -81,13 +81,14 @@ def retarget(motion: np.ndarray, identity: np.ndarray, eye_angles: np.ndarray, p
     # motion in units of the face's own outer-canthal distance: the pose's scale comes from the rigid points, and a
     # patient whose eyes sit wider or narrower than the target's would otherwise move the target's lips and jaw
     # relatively less or more than their own (the 4-6 Hz tremor band is measured per inter-ocular distance)
-    m = np.array(motion, np.float64) * (_canthal(target.points) / max(_canthal(identity), 1e-6))
+    raw = np.asarray(motion, np.float64)
+    m = raw * (_canthal(target.points) / max(_canthal(identity), 1e-6))
     # per lid point pair: target gap / patient gap (frontal y), so a closure of the patient closes the target
     gap_t = target.points[idx["lower"], 1] - target.points[idx["upper"], 1]
     gap_p = identity[idx["lower"], 1] - identity[idx["upper"], 1]
     ratio = np.clip(gap_t / np.maximum(gap_p, 1e-6), *LID_RATIO_LIMITS)  # (2, 7)
-    m[idx["upper"], 1] = motion[idx["upper"], 1] * ratio
-    m[idx["lower"], 1] = motion[idx["lower"], 1] * ratio
+    m[idx["upper"], 1] = raw[idx["upper"], 1] * ratio
+    m[idx["lower"], 1] = raw[idx["lower"], 1] * ratio
     out = target.points + m
     # lids never cross: where the lower lid rose above the upper one, both meet in the middle
     up, lo = idx["upper"], idx["lower"]
