@@ -71,7 +71,7 @@ def contact_sheet(original: Path, processed: Path, ear: np.ndarray, out: Path, c
     picks = sorted(picks)
     rows = {"original": {}, "output": {}}
     for key, video in (("original", original), ("output", processed)):
-        for i, _, frame in iter_frames(video):
+        for i, _, frame in iter_frames(video, max_frames=picks[-1] + 1):
             if i in picks:
                 scale = height / frame.shape[0]
                 rows[key][i] = cv2.resize(frame, (round(frame.shape[1] * scale), height), interpolation=cv2.INTER_AREA)

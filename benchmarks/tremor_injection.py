@@ -2,11 +2,11 @@
 
 The team's clips have no rest tremor, so their 4-6 Hz lip power is landmark jitter, and the acceptance's "within
 10 %" compares noise with noise. Here each clip gets a 5 Hz jaw tremor of a given amplitude
-(:mod:`motionmask.evaluation.inject`, default 0.03 outer-canthal distances peak, about 2.7 mm on an adult), written
-as a new video; that video is de-identified (``--mode mask|swap``), and FMP's band power (same code as
-``motionmask evaluate``) is compared on the re-tracked injected original and the re-tracked output. The table also
-shows the band power before injection (how far above the jitter the signal is) and the deviation of the mesh the
-pipeline drew (its ``signals.npz``), which separates the geometry's share of the error from the re-tracking's.
+(:mod:`motionmask.evaluation.inject`, default 0.03 outer-canthal distances peak: 2.7 mm if the outer canthi are
+90 mm apart), written as a new video; that video is de-identified (``--mode mask|swap``), and FMP's band power
+(same code as ``motionmask evaluate``) is compared on the re-tracked injected original and the re-tracked output.
+The table also shows the band power before injection (how far above the jitter the signal is) and the deviation of
+the mesh the pipeline drew (its ``signals.npz``), which separates the geometry's share of the error from the re-tracking's.
 
     .venv/bin/python benchmarks/tremor_injection.py --mode mask [--amplitude 0.03] [--hz 5] [videos ...]
     .venv/bin/python benchmarks/tremor_injection.py --mode swap --bundle B --source S liveportrait/d9.mp4 ...

@@ -317,8 +317,8 @@ def test_lineup_gallery_frames_of_a_clip_have_open_eyes():
     from motionmask.evaluation.run import _open_eye_frames
     from motionmask.tracking.tracker import FaceTracker, FaceTrackerOptions, RunningMode
 
-    frames = _open_eye_frames(video, 5)
-    assert len(frames) == 5
     with FaceTracker.create_from_options(FaceTrackerOptions(running_mode=RunningMode.IMAGE, max_faces=1)) as t:
+        frames = _open_eye_frames(video, 5, t)
+        assert len(frames) == 5
         ears = [float(mean_ear(np.asarray(t.track(f).faces[0].landmarks, np.float64)[None])[0]) for f in frames]
     assert min(ears) > 0.2, ears

@@ -76,15 +76,15 @@ GENERATOR_ROLE = "swap_generator"
 GENERATOR_STUDENT_RECIPE = "swap_generator_student"
 
 
-def generator_calibration(ptq, samples: int | None = None, progress: bool = False) -> np.ndarray:
-    """(N, 7, S, S) generator inputs for calibration: pairs (a quarter cross-identity) of the PTQ step's videos,
-    aligned by the generator-training data code (cached)."""
+def generator_calibration(ptq, frames_per_video: int, cross_identity: float, progress: bool = False
+                          ) -> np.ndarray:
+    """(N, 7, S, S) generator inputs for calibration: pairs of the PTQ step's videos, drawn as in training (the
+    generator-training data code and cache)."""
     from motionmask_compress.distill.data import resolve_sources
     from motionmask_compress.generator.data import PairSampler, load_frames
 
-    frames = load_frames(resolve_sources(ptq.calibration_videos, "videos"), 300, progress)
-    n = samples or ptq.calibration_samples
-    return PairSampler(frames, seed=0, cross_identity=0.25).batch(n)["input"]
+    frames = load_frames(resolve_sources(ptq.calibration_videos, "videos"), frames_per_video, progress)
+    return PairSampler(frames, seed=0, cross_identity=cross_identity).batch(ptq.calibration_samples)["input"]
 
 
 def _generator_artifact(weights: Path, target: str, precision: str, example: np.ndarray, tmp: Path,
@@ -97,16 +97,18 @@ def _generator_artifact(weights: Path, target: str, precision: str, example: np.
     size = tuple(example.shape[-2:])
     kwargs, extra = {}, {}
     if precision == "int8":
+        from motionmask_compress.generator import generator_step
         from motionmask_compress.recipes import PtqConfig, shipped_recipe
 
         recipe = shipped_recipe(GENERATOR_STUDENT_RECIPE)
-        width = next(s for s in recipe.steps if not isinstance(s, PtqConfig)).width
-        if model.config["width"] != width:
-            raise ValueError(f"int8 bundles ship the distilled generator student (width {width}); {weights} is a "
-                             f"width-{model.config['width']} generator (train the student: motionmask-build "
+        train = generator_step(recipe)
+        if model.config["width"] != train.width:
+            raise ValueError(f"int8 bundles ship the distilled generator student (width {train.width}); {weights} is "
+                             f"a width-{model.config['width']} generator (train the student: motionmask-build "
                              f"train-generator --recipe {GENERATOR_STUDENT_RECIPE})")
         ptq = next(s for s in recipe.steps if isinstance(s, PtqConfig))
-        kwargs = {"calibration": list(generator_calibration(ptq, progress=progress)), "ptq": ptq}
+        calibration = generator_calibration(ptq, train.frames_per_video, train.cross_identity, progress)
+        kwargs = {"calibration": list(calibration), "ptq": ptq}
         extra = {"recipe": recipe.to_dict()}
     artifact = get_exporter(target)(model, torch.from_numpy(example[:1]), tmp / f"{GENERATOR_ROLE}{SUFFIX[target]}",
                                     precision, Preprocessing(size, (0.0, 1.0)), **kwargs)

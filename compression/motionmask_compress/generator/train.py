@@ -32,6 +32,7 @@ from motionmask_compress.generator.data import PairSampler
 from motionmask_compress.provenance import file_sha256
 from motionmask_compress.recipes import GeneratorConfig
 from motionmask_compress.zoo import create_model
+from motionmask_compress.zoo.generator import plain_warp
 
 MESH_SIZE = 192
 CHIP_BOX = (32, 224)  # the part of the 256 crop that resembles a dlib face chip
@@ -68,6 +69,12 @@ def psnr(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = mask.expand_as(x)
     mse = ((x - y) ** 2 * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1.0)
     return 10.0 * torch.log10(1.0 / mse.clamp_min(1e-10))
+
+
+def image_scores(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-image PSNR (dB) and mean SSIM of ``x`` against ``y`` inside ``mask``."""
+    s = ssim_map(x, y)
+    return psnr(x, y, mask).tolist(), [float(masked_mean(s[k:k + 1], mask[k:k + 1])) for k in range(len(s))]
 
 
 class LandmarkLoss(torch.nn.Module):
@@ -257,8 +264,7 @@ def evaluate_identity(model, sampler: PairSampler, pairs: int = 32, batch: int =
     for start in range(0, pairs, batch):
         n = min(batch, pairs - start)
         x, y, _, src = _tensors(sampler.batch(n, cross=np.ones(n, bool)), "cpu", ("input", "target", "mask", "source"))
-        base = x[:, 0:3] + (1.0 - x[:, 3:4]) * x[:, 4:7]
-        for name, img in (("warp", base), ("refined", model(x))):
+        for name, img in (("warp", plain_warp(x)), ("refined", model(x))):
             rows[f"{name}_to_source"] += judge.distances(img, src).tolist()
             rows[f"{name}_to_driver"] += judge.distances(img, y).tolist()
     return {k: float(np.mean(v)) for k, v in rows.items()} | {"pairs": pairs}
@@ -272,10 +278,8 @@ def evaluate_distillation(student, teacher, sampler: PairSampler, pairs: int = 6
     p, s = [], []
     for start in range(0, pairs, batch):
         x, _, m = _tensors(sampler.batch(min(batch, pairs - start)), "cpu")
-        a, b = student(x), teacher(x)
-        p += psnr(a, b, m).tolist()
-        smap = ssim_map(a, b)
-        s += [float(masked_mean(smap[k:k + 1], m[k:k + 1])) for k in range(len(a))]
+        ps, ss = image_scores(student(x), teacher(x), m)
+        p, s = p + ps, s + ss
     return {"psnr_vs_teacher": float(np.mean(p)), "min_psnr_vs_teacher": float(np.min(p)),
             "ssim_vs_teacher": float(np.mean(s)), "pairs": pairs}
 
@@ -287,12 +291,10 @@ def evaluate_pairs(model, sampler: PairSampler, pairs: int = 64, batch: int = 8)
     rows = {"psnr_warp": [], "psnr_refined": [], "ssim_warp": [], "ssim_refined": []}
     for start in range(0, pairs, batch):
         x, y, m = _tensors(sampler.batch(min(batch, pairs - start)), "cpu")
-        base = x[:, 0:3] + (1.0 - x[:, 3:4]) * x[:, 4:7]
-        out = model(x)
-        for name, img in (("warp", base), ("refined", out)):
-            rows[f"psnr_{name}"] += psnr(img, y, m).tolist()
-            s = ssim_map(img, y)
-            rows[f"ssim_{name}"] += [float(masked_mean(s[k:k + 1], m[k:k + 1])) for k in range(len(s))]
+        for name, img in (("warp", plain_warp(x)), ("refined", model(x))):
+            ps, ss = image_scores(img, y, m)
+            rows[f"psnr_{name}"] += ps
+            rows[f"ssim_{name}"] += ss
     out = {k: float(np.mean(v)) for k, v in rows.items()}
     out["psnr_gain_db"] = out["psnr_refined"] - out["psnr_warp"]
     out["pairs"] = pairs

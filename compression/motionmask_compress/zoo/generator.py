@@ -38,6 +38,11 @@ class _Res(nn.Module):
         return torch.relu(x + self.b(torch.relu(self.a(x))))
 
 
+def plain_warp(x: torch.Tensor) -> torch.Tensor:
+    """The base image of a (N, 7, S, S) generator input: the warped source where defined, the rendering elsewhere."""
+    return x[:, 0:3] + (1.0 - x[:, 3:4]) * x[:, 4:7]
+
+
 class Refiner(nn.Module):
     """U-Net with 3 stride-2 stages, ``blocks`` residual blocks at 1/8 resolution and skip concatenations.
 
@@ -64,7 +69,7 @@ class Refiner(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        base = x[:, 0:3] + (1.0 - x[:, 3:4]) * x[:, 4:7]
+        base = plain_warp(x)
         skips = [self.inc(x)]
         for d in self.down:
             skips.append(d(skips[-1]))

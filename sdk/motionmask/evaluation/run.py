@@ -65,18 +65,16 @@ def _sample_frames(video: Path, indices: set[int]) -> dict[int, np.ndarray]:
     return {i: f for i, _, f in iter_frames(video, max_frames=max(indices) + 1) if i in indices}
 
 
-def _open_eye_frames(video: Path, k: int) -> list[np.ndarray]:
-    """``k`` frames of a gallery clip, evenly spaced among those with the eyes open (see GALLERY_OPEN_EAR)."""
-    from motionmask.tracking.tracker import FaceTracker, FaceTrackerOptions, RunningMode
-
+def _open_eye_frames(video: Path, k: int, tracker) -> list[np.ndarray]:
+    """``k`` frames of a gallery clip, evenly spaced among those with the eyes open (see GALLERY_OPEN_EAR);
+    ``tracker``: an IMAGE-mode FaceTracker."""
     n = max(probe_video(video).frame_count, 1)
     frames = _sample_frames(video, set(np.linspace(0, n - 1, GALLERY_CANDIDATES * k).astype(int).tolist()))
     ear = {}
-    with FaceTracker.create_from_options(FaceTrackerOptions(running_mode=RunningMode.IMAGE, max_faces=1)) as t:
-        for i, frame in frames.items():
-            faces = t.track(frame).faces
-            if faces:
-                ear[i] = float(mean_ear(np.asarray(faces[0].landmarks, np.float64)[None])[0])
+    for i, frame in frames.items():
+        faces = tracker.track(frame).faces
+        if faces:
+            ear[i] = float(mean_ear(np.asarray(faces[0].landmarks, np.float64)[None])[0])
     if not ear:
         return []
     cut = GALLERY_OPEN_EAR * float(np.median(list(ear.values())))
@@ -87,19 +85,22 @@ def _open_eye_frames(video: Path, k: int) -> list[np.ndarray]:
 
 def _gallery_embeddings(judge, gallery: Path) -> dict[str, np.ndarray]:
     """identity folder -> embeddings of its images / sampled video frames (largest face each)."""
+    from motionmask.tracking.tracker import FaceTracker, FaceTrackerOptions, RunningMode
+
     out = {}
-    for folder in sorted(p for p in gallery.iterdir() if p.is_dir()):
-        embs = []
-        for item in sorted(folder.iterdir()):
-            if item.suffix.lower() in IMAGE_SUFFIXES:
-                images = [read_image(item)]
-            elif item.suffix.lower() in (".mp4", ".mov", ".avi", ".mkv"):
-                images = _open_eye_frames(item, GALLERY_FRAMES_PER_VIDEO)
-            else:
-                continue
-            embs += [e for e in (judge.embed_largest(im) for im in images) if e is not None]
-        if embs:
-            out[folder.name] = np.stack(embs)
+    with FaceTracker.create_from_options(FaceTrackerOptions(running_mode=RunningMode.IMAGE, max_faces=1)) as tracker:
+        for folder in sorted(p for p in gallery.iterdir() if p.is_dir()):
+            embs = []
+            for item in sorted(folder.iterdir()):
+                if item.suffix.lower() in IMAGE_SUFFIXES:
+                    images = [read_image(item)]
+                elif item.suffix.lower() in (".mp4", ".mov", ".avi", ".mkv"):
+                    images = _open_eye_frames(item, GALLERY_FRAMES_PER_VIDEO, tracker)
+                else:
+                    continue
+                embs += [e for e in (judge.embed_largest(im) for im in images) if e is not None]
+            if embs:
+                out[folder.name] = np.stack(embs)
     if len(out) < 2:
         raise InvalidInputError(f"gallery {gallery} needs at least two identity folders with detectable faces")
     return out
