@@ -6,7 +6,8 @@ The team's clips have no rest tremor, so their 4-6 Hz lip power is landmark jitt
 90 mm apart), written as a new video; that video is de-identified (``--mode mask|swap``), and FMP's band power
 (same code as ``motionmask evaluate``) is compared on the re-tracked injected original and the re-tracked output.
 The table also shows the band power before injection (how far above the jitter the signal is) and the deviation of
-the mesh the pipeline drew (its ``signals.npz``), which separates the geometry's share of the error from the re-tracking's.
+the mesh the pipeline drew (its ``signals.npz``), which separates the geometry's share of the error from the
+re-tracking's.
 
     .venv/bin/python benchmarks/tremor_injection.py --mode mask [--amplitude 0.03] [--hz 5] [videos ...]
     .venv/bin/python benchmarks/tremor_injection.py --mode swap --bundle B --source S liveportrait/d9.mp4 ...
