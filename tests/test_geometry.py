@@ -16,6 +16,7 @@ from motionmask.geometry import (
 from motionmask.geometry.eyes import eye_indices, eyelid_aperture, fit_eye_angles, iris_points
 from motionmask.geometry.pose import Pose, euler_to_rotation, rotation_to_euler
 from motionmask.geometry.retarget import INNER_LOWER_LIP, INNER_UPPER_LIP
+from motionmask.geometry.shape import IdentityEstimator
 
 
 def _pose(pitch=0.1, yaw=-0.2, roll=0.05, s=150.0, t=(250.0, 240.0, 0.0)) -> Pose:
@@ -79,6 +80,23 @@ def test_face_geometry_split_and_retarget_round_trip():
     err = reconstruction_error(p, frame)
     assert err["eyelids"] < 1e-6 and err["iris"] < 1e-3
     np.testing.assert_allclose(geom.retarget(p), frame, atol=1e-3)
+
+
+def test_identity_mouth_is_the_most_closed_of_the_first_second_and_then_fixed():
+    """A patient speaking in the identity frames: the identity's inner lips come from the most closed of them; a mouth
+    that closes further later does not move the identity (a mid-track change is a step in the lip motion)."""
+    n = IdentityEstimator().frames
+    geom = FaceGeometry(smoothing=False)
+    openings = 0.04 + 0.03 * np.abs(np.sin(np.arange(n)))
+    openings[n // 2] = 0.01  # the most closed frame of the first second
+    for o in openings:
+        p = geom.update(_face(_pose(), mouth_open=o))
+    assert p.identity_fixed
+    lip = template_face().points[14, 1]
+    assert p.identity[14, 1] - lip == pytest.approx(0.01, abs=1e-6)
+    later = geom.update(_face(_pose(), mouth_open=-0.02))  # closes past it
+    assert later.identity[14, 1] == pytest.approx(p.identity[14, 1])
+    assert later.motion[14, 1] == pytest.approx(-0.03, abs=1e-6)
 
 
 def test_retarget_closes_target_eyes_and_never_crosses_lips():
