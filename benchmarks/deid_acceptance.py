@@ -3,8 +3,11 @@ reconstruction.
 
 For every video in ../shared/data/videos (or those given): ``deidentify`` it (``--mode mask`` or ``swap``), then
 ``evaluate`` the output against the original with the identity judge on EVERY frame (dlib: every face it finds in
-the output vs the original face of that frame), a lineup gallery of one folder per identity (d18/d19 are the same
-man: each is the other's gallery clip; every other patient's gallery entry is frames of their own original clip),
+the output vs the original face of that frame), a lineup gallery of one folder per identity: every ../shared person
+(``--gallery all``, the default: the 17 video people plus the 115 still-photo people of ../shared/data/faces; the
+rank-1 among the video people alone is reported too) or the video people only (``--gallery videos``). d18/d19 are
+the same man: each is the other's gallery clip; every other patient's gallery entry is open-eye frames of their own
+original clip. The control ``original_rank1``: the same lineup run on the original's faces (it must find the patient),
 the re-tracked output (motion correlations, blinks, 4-6 Hz band power, face found), and DM's reconstruction error of
 the fitted geometry on the original track. Prints a table and writes ``OUT/summary.json`` and, per video,
 ``contact_sheet.png`` (original over output at evenly spaced frames and at the deepest blink).
@@ -20,6 +23,7 @@ on every frame about 7 more); not a test.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -35,6 +39,7 @@ from motionmask.track_video import VideoTrack
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = Path(os.environ.get("MOTIONMASK_SHARED", ROOT.parent / "shared")) / "data" / "videos"
+FACES = VIDEOS.parent / "faces"
 SAME_PERSON = {"liveportrait/d18.mp4": "liveportrait/d19.mp4", "liveportrait/d19.mp4": "liveportrait/d18.mp4"}
 
 
@@ -42,9 +47,35 @@ def all_videos() -> list[str]:
     return sorted(str(p.relative_to(VIDEOS)) for p in VIDEOS.rglob("*.mp4"))
 
 
-def build_gallery(out: Path, videos: list[str]) -> Path:
-    """One identity folder per person (a symlink to an original clip); d18 and d19 are one person."""
-    gallery = out / "gallery"
+def still_identities(faces: Path) -> dict[str, list[Path]]:
+    """The still-photo people of ../shared/data/faces, one entry per person with all their photos: LFW (labels.csv),
+    face-api.js, face_recognition's knn training set and facenet-pytorch's aligned crops (group photos left out)."""
+    people: dict[str, list[Path]] = {}
+    labels = faces / "lfw-subset" / "labels.csv"
+    if labels.is_file():
+        with open(labels, newline="") as fh:
+            for row in csv.DictReader(fh):
+                people.setdefault(f"lfw_{row['identity']}", []).append(faces / "lfw-subset" / row["file"])
+    for prefix, folder in (("faceapi", "face-api-js"), ("facerec", "face-recognition/knn_examples/train"),
+                           ("facenet", "facenet-pytorch/test_images_aligned")):
+        if (faces / folder).is_dir():
+            for person in sorted(p for p in (faces / folder).iterdir() if p.is_dir()):
+                people[f"{prefix}_{person.name}"] = sorted(f for f in person.iterdir() if f.is_file())
+    return people
+
+
+def build_gallery(out: Path, videos: list[str], stills: bool = True) -> Path:
+    """One identity folder per person: a symlink to an original clip (d18 and d19 are one person) and, with
+    ``stills``, every still-photo person of ../shared/data/faces (the issue's "all ../shared identities")."""
+    gallery = out / ("gallery" if stills else "gallery-videos")
+    if stills:
+        for name, files in still_identities(FACES).items():
+            folder = gallery / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for f in files:
+                link = folder / f.name
+                if not link.exists():
+                    link.symlink_to(f.resolve())
     for rel in videos:
         if rel == "facenet-pytorch/crowd.mp4":
             continue
@@ -107,6 +138,8 @@ def main(argv=None) -> int:
     ap.add_argument("--mode", choices=("mask", "swap"), default="mask")
     ap.add_argument("--bundle", help="bundle (swap mode: one with a swap_generator)")
     ap.add_argument("--source", help="swap mode: source face .npz (default: the one `make setup` builds)")
+    ap.add_argument("--gallery", choices=("all", "videos"), default="all",
+                    help="lineup: all ../shared identities (videos + still photos) or the video people only")
     args = ap.parse_args(argv)
     if not VIDEOS.is_dir():
         print(f"{VIDEOS} is absent: the acceptance run needs the team's videos", file=sys.stderr)
@@ -114,7 +147,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     videos = args.videos or all_videos()
-    gallery = build_gallery(out, all_videos())
+    gallery = build_gallery(out, all_videos(), stills=args.gallery == "all")
     rows = {}
     summary_path = out / "summary.json"
     if summary_path.exists():
@@ -143,6 +176,10 @@ def main(argv=None) -> int:
             "frames_with_output_face": sum(f["processed_faces"] > 0 for f in per_frame),
             "min_distance": worst, "leak_fraction": ident.get("leak_fraction"),
             "rank1": ident.get("rank1"),
+            "rank1_video_identities": ident.get("gallery", {}).get("rank1_video_identities"),
+            "original_rank1": ident.get("gallery", {}).get("original_rank1"),
+            "gallery_identities": ident.get("gallery", {}).get("identities"),
+            "nearest": ident.get("gallery", {}).get("nearest"),
             "face_found_output": float(track_p.face_present[:, 0].mean()),
             "face_found_original": float(track_o.face_present[:, 0].mean()),
             "r_x": r["motion"].get("pearson_x"), "r_y": r["motion"].get("pearson_y"),
@@ -160,8 +197,9 @@ def main(argv=None) -> int:
         tmp.write_text(json.dumps(rows, indent=1, default=float))
         tmp.replace(summary_path)
         print(rel, json.dumps(row, default=float), flush=True)
-    cols = ["frames", "deidentify_fps", "min_distance", "leak_fraction", "rank1", "face_found_output", "r_x", "r_y",
-            "r_cca", "blink_precision", "blink_recall", "tremor_deviation"]
+    cols = ["frames", "deidentify_fps", "min_distance", "leak_fraction", "rank1", "rank1_video_identities",
+            "original_rank1", "face_found_output", "r_x", "r_y", "r_cca", "blink_precision", "blink_recall",
+            "tremor_deviation"]
     print(f"{'video':<36}" + "".join(f"{c[:10]:>11}" for c in cols) + f"{'lid err':>9}{'iris err':>9}")
     for rel, row in rows.items():
         vals = [row.get(c) for c in cols]

@@ -38,6 +38,9 @@ def clips(data_dir, tmp_path_factory):
                       ("other2", "liveportrait/d0.mp4")]:
         (gallery / name).mkdir(parents=True)
         (gallery / name / "clip.mp4").symlink_to(data_dir / "videos" / rel)
+    (gallery / "still_person").mkdir()  # a person known from photos only
+    for i in (1, 2):
+        (gallery / "still_person" / f"{i}.jpg").symlink_to(data_dir / f"faces/lfw-subset/Al_Pacino_000{i}.jpg")
     return orig, blur, gallery
 
 
@@ -61,6 +64,10 @@ def test_blurred_copy_keeps_motion_and_is_reidentified(clips, tmp_path):
     assert _get(report, "frames.total") == 150 and _get(report, "frames.used") == 150
     assert _get(report, "identity.leak_fraction") == 1.0, "blur is not de-identification"
     assert _get(report, "identity.rank1") == 1.0 and report["identity"]["gallery"]["patient"] == "patient"
+    lineup = report["identity"]["gallery"]
+    assert lineup["identities"] == 4 and lineup["video_identities"] == 3
+    assert lineup["original_rank1"] == 1.0 and lineup["rank1_video_identities"] == 1.0
+    assert lineup["nearest"] == {"patient": lineup["frames"]}
     assert report["blinks"]["labels"]["recall"] >= 0.75
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 5 and "motion.pearson_cca" in html

@@ -322,3 +322,40 @@ def test_lineup_gallery_frames_of_a_clip_have_open_eyes():
         assert len(frames) == 5
         ears = [float(mean_ear(np.asarray(t.track(f).faces[0].landmarks, np.float64)[None])[0]) for f in frames]
     assert min(ears) > 0.2, ears
+
+
+class _CountingJudge:
+    """Stands in for dlib in a cache test: the embedding is the image's mean colour, and calls are counted."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed_largest(self, image):
+        self.calls += 1
+        return np.resize(image.reshape(-1, image.shape[-1]).mean(axis=0), 128)
+
+
+def test_gallery_embeddings_are_cached_by_content(tmp_path, monkeypatch):
+    """The second evaluation of a gallery reuses its embeddings; a changed photo invalidates them; a gallery of
+    photos only opens no tracker and reports no video identity."""
+    import os
+
+    import cv2
+
+    from motionmask.evaluation.run import _gallery_embeddings
+
+    monkeypatch.setenv("MOTIONMASK_CACHE", str(tmp_path / "cache"))
+    gallery = tmp_path / "gallery"
+    for name, colour in (("a", 40), ("b", 200)):
+        (gallery / name).mkdir(parents=True)
+        cv2.imwrite(str(gallery / name / "1.png"), np.full((8, 8, 3), colour, np.uint8))
+    judge = _CountingJudge()
+    first, videos = _gallery_embeddings(judge, gallery)
+    assert judge.calls == 2 and videos == set() and sorted(first) == ["a", "b"]
+    again, _ = _gallery_embeddings(judge, gallery)
+    assert judge.calls == 2 and all(np.array_equal(first[k], again[k]) for k in first)
+    cv2.imwrite(str(gallery / "b" / "1.png"), np.full((8, 8, 3), 90, np.uint8))
+    st = (gallery / "b" / "1.png").stat()
+    os.utime(gallery / "b" / "1.png", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    changed, _ = _gallery_embeddings(judge, gallery)
+    assert judge.calls == 4 and changed["b"][0] == pytest.approx(90.0)

@@ -128,7 +128,8 @@ def lineup(processed_embeddings: np.ndarray, gallery: dict[str, np.ndarray], pat
 
     Returns:
         rank1 (fraction of frames whose nearest identity is the patient), auc, tar_at_far_0.1, tar_at_far_0.01,
-        and the per-identity nearest distances.
+        and ``nearest``: the (at most 5) identities the frames are most often nearest to, with their frame counts
+        (who the output is taken for).
     """
     if patient not in gallery:
         raise KeyError(f"patient {patient!r} is not in the gallery ({sorted(gallery)})")
@@ -139,6 +140,8 @@ def lineup(processed_embeddings: np.ndarray, gallery: dict[str, np.ndarray], pat
     p = names.index(patient)
     genuine = per_id[:, p]
     impostor = np.delete(per_id, p, axis=1).ravel()
+    who, count = np.unique(nearest, return_counts=True)
+    top = np.argsort(-count, kind="stable")[:5]
     return {
         "identities": len(names),
         "frames": int(len(processed_embeddings)),
@@ -146,4 +149,5 @@ def lineup(processed_embeddings: np.ndarray, gallery: dict[str, np.ndarray], pat
         "auc": roc_auc(genuine, impostor),
         "tar_at_far_0.1": tar_at_far(genuine, impostor, 0.1),
         "tar_at_far_0.01": tar_at_far(genuine, impostor, 0.01),
+        "nearest": {str(who[i]): int(count[i]) for i in top},
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from motionmask.defaults import cache_root
 from motionmask.errors import BackendUnavailableError, InvalidInputError, WeightsError
 from motionmask.evaluation import detector_vs_labels, evaluate_tracks, to_jsonable
 from motionmask.evaluation.blinks import mean_ear
@@ -18,6 +20,7 @@ from motionmask.track_video import VideoTrack, track_video
 from motionmask.video import IMAGE_SUFFIXES, iter_frames, probe_video, read_image
 
 GALLERY_FRAMES_PER_VIDEO = 5
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv"}
 # Gallery frames of a video are chosen among GALLERY_CANDIDATES x as many evenly spaced frames, keeping those whose
 # eyes are open (EAR >= GALLERY_OPEN_EAR x the clip's median): a lineup photo is an enrolment-like picture. A
 # closed-eye gallery frame makes every closed-eye processed frame "match" that identity on the blink, not the face:
@@ -83,27 +86,65 @@ def _open_eye_frames(video: Path, k: int, tracker) -> list[np.ndarray]:
     return [frames[i] for i in dict.fromkeys(keep)]
 
 
-def _gallery_embeddings(judge, gallery: Path) -> dict[str, np.ndarray]:
-    """identity folder -> embeddings of its images / sampled video frames (largest face each)."""
+def _gallery_items(gallery: Path) -> list[tuple[Path, Path]]:
+    """(identity folder, image or video) pairs of a gallery, sorted."""
+    media = set(IMAGE_SUFFIXES) | VIDEO_SUFFIXES
+    return [(folder, item) for folder in sorted(p for p in gallery.iterdir() if p.is_dir())
+            for item in sorted(folder.iterdir()) if item.suffix.lower() in media]
+
+
+def _gallery_cache(items: list[tuple[Path, Path]]) -> Path:
+    """Cache file of a gallery's embeddings, named by what they depend on: each file's identity, name, size and
+    modification time (links resolved) and the frame-choice constants. A gallery of 132 people costs ~1 min to
+    embed, once per evaluated video otherwise."""
+    h = hashlib.sha256(json.dumps([GALLERY_FRAMES_PER_VIDEO, GALLERY_CANDIDATES, GALLERY_OPEN_EAR]).encode())
+    for folder, item in items:
+        st = item.resolve().stat()
+        h.update(f"{folder.name}/{item.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return cache_root() / "gallery-embeddings" / f"{h.hexdigest()[:32]}.npz"
+
+
+def _gallery_embeddings(judge, gallery: Path) -> tuple[dict[str, np.ndarray], set[str]]:
+    """identity folder -> embeddings of its images / sampled video frames (largest face each), and the identities
+    that have a video (the others are stills). Cached (see :func:`_gallery_cache`)."""
     from motionmask.tracking.tracker import FaceTracker, FaceTrackerOptions, RunningMode
 
-    out = {}
-    with FaceTracker.create_from_options(FaceTrackerOptions(running_mode=RunningMode.IMAGE, max_faces=1)) as tracker:
-        for folder in sorted(p for p in gallery.iterdir() if p.is_dir()):
-            embs = []
-            for item in sorted(folder.iterdir()):
-                if item.suffix.lower() in IMAGE_SUFFIXES:
-                    images = [read_image(item)]
-                elif item.suffix.lower() in (".mp4", ".mov", ".avi", ".mkv"):
-                    images = _open_eye_frames(item, GALLERY_FRAMES_PER_VIDEO, tracker)
-                else:
-                    continue
-                embs += [e for e in (judge.embed_largest(im) for im in images) if e is not None]
-            if embs:
-                out[folder.name] = np.stack(embs)
+    items = _gallery_items(gallery)
+    cache = _gallery_cache(items)
+    if cache.is_file():
+        with np.load(cache) as z:
+            out = {k.removeprefix("id/"): z[k] for k in z.files if k.startswith("id/")}
+            with_video = {str(v) for v in z["with_video"]}
+        if len(out) >= 2:
+            return out, with_video
+
+    with_video: set[str] = set()
+    embs: dict[str, list[np.ndarray]] = {}
+    tracker = None  # opened for the first video only (a gallery of photos needs none)
+    try:
+        for folder, item in items:
+            if item.suffix.lower() in VIDEO_SUFFIXES:
+                if tracker is None:
+                    tracker = FaceTracker.create_from_options(FaceTrackerOptions(running_mode=RunningMode.IMAGE,
+                                                                                 max_faces=1))
+                images = _open_eye_frames(item, GALLERY_FRAMES_PER_VIDEO, tracker)
+                with_video.add(folder.name)
+            else:
+                images = [read_image(item)]
+            embs.setdefault(folder.name, []).extend(e for e in (judge.embed_largest(im) for im in images)
+                                                    if e is not None)
+    finally:
+        if tracker is not None:
+            tracker.close()
+    out = {k: np.stack(v) for k, v in embs.items() if v}
     if len(out) < 2:
         raise InvalidInputError(f"gallery {gallery} needs at least two identity folders with detectable faces")
-    return out
+    with_video &= set(out)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, with_video=np.array(sorted(with_video), dtype=str), **{f"id/{k}": v for k, v in out.items()})
+    tmp.replace(cache)
+    return out, with_video
 
 
 def identity_metrics(original: Path, processed: Path, n_frames: int | None = None, gallery: Path | None = None,
@@ -149,16 +190,23 @@ def identity_metrics(original: Path, processed: Path, n_frames: int | None = Non
         "per_frame": per_frame,
     }
     if gallery is not None:
-        embeddings = _gallery_embeddings(judge, gallery)
+        embeddings, with_video = _gallery_embeddings(judge, gallery)
         if patient is None:  # the identity the ORIGINAL faces match best is the patient
             if not orig_embs:
                 raise InvalidInputError("no face found in the original video: cannot tell who the patient is")
             per_id = {k: float(distances(np.stack(orig_embs), v).min(axis=1).mean()) for k, v in embeddings.items()}
             patient = min(per_id, key=per_id.get)
         out["gallery"] = {"path": str(gallery), "patient": patient}
+        if orig_embs:  # the control: the same lineup must recognise the patient in the original
+            out["gallery"]["original_rank1"] = lineup(np.stack(orig_embs), embeddings, patient)["rank1"]
         if proc_embs:
             out["gallery"].update(lineup(np.stack(proc_embs), embeddings, patient))
             out["rank1"] = out["gallery"]["rank1"]
+            if with_video and patient in with_video and len(with_video) < len(embeddings):
+                # the same lineup without the still-photo identities (a smaller, harder-to-pass lineup)
+                videos_only = {k: v for k, v in embeddings.items() if k in with_video}
+                out["gallery"]["video_identities"] = len(videos_only)
+                out["gallery"]["rank1_video_identities"] = lineup(np.stack(proc_embs), videos_only, patient)["rank1"]
         else:
             out["gallery"].update(frames=0, rank1=0.0, note="no face found in the processed video")
             out["rank1"] = 0.0
