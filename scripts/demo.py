@@ -1,8 +1,11 @@
 """`make demo`: de-identify a real test video (../shared/data) when present, else a clip of skimage's astronaut.
 
-Runs the main job (`motionmask deidentify`, mask mode: every face replaced by a template face carrying the motion,
-audio kept), then evaluates the output against the input (`motionmask evaluate`: motion correlations, blinks, tremor,
-identity judge), and writes under out/demo/: mask.mp4, signals.npz, report/report.html + report.json.
+Runs the main job (`motionmask deidentify`, audio kept) in swap mode (every face replaced by the synthetic source
+face carrying the motion, painted by the generator) when a source face is available (`make setup` builds one from
+the team's videos), else in mask mode (a shaded template face; no source needed), then evaluates the output against
+the input (`motionmask evaluate`: motion correlations, blinks, tremor, identity judge), and writes under out/demo/:
+<mode>.mp4, signals.npz, report/report.html + report.json. ``MOTIONMASK_DEMO_MODE=mask|swap`` chooses the mode.
+The default video is liveportrait/d12.mp4: one of the generator's held-out videos, and none of the source's people.
 """
 
 from __future__ import annotations
@@ -12,7 +15,22 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_VIDEO = REPO.parent / "shared" / "data" / "videos" / "liveportrait" / "d0.mp4"
+SHARED_VIDEO = Path(os.environ.get("MOTIONMASK_SHARED", REPO.parent / "shared")) / "data" / "videos" / "liveportrait" \
+    / "d12.mp4"
+
+
+def _mode() -> tuple[str, str]:
+    """(mode, why): swap when a source face is available, else mask."""
+    from motionmask.defaults import default_source_path
+    from motionmask.errors import InvalidInputError
+
+    asked = os.environ.get("MOTIONMASK_DEMO_MODE")
+    if asked:
+        return asked, "MOTIONMASK_DEMO_MODE"
+    try:
+        return "swap", f"source face {default_source_path()}"
+    except InvalidInputError as e:
+        return "mask", f"no source face for the swap mode ({e})"
 
 
 def main() -> int:
@@ -24,6 +42,8 @@ def main() -> int:
         video = _astronaut_video(out / "astronaut.mp4")
         print(f"(the team's test videos are absent; using a clip made from skimage.data.astronaut(): {video})")
     bundle = default_bundle_path()
+    mode, why = _mode()
+    print(f"mode:     {mode} ({why})")
     from tqdm import tqdm
 
     from motionmask.deidentify_video import deidentify_video
@@ -32,13 +52,14 @@ def main() -> int:
     def bar(total, desc="de-identifying"):
         return tqdm(total=total or None, desc=desc, unit="frame")
 
-    summary = deidentify_video(video, out / "mask.mp4", bundle_path=bundle, signals_path=out / "signals.npz",
+    output = out / f"{mode}.mp4"
+    summary = deidentify_video(video, output, mode=mode, bundle_path=bundle, signals_path=out / "signals.npz",
                                progress_factory=bar)
-    report = evaluate(video, out / "mask.mp4", out / "report", bundle=bundle, progress_factory=bar)
+    report = evaluate(video, output, out / "report", bundle=bundle, progress_factory=bar)
     m, b, ident = report["motion"], report["blinks"], report["identity"]
     print(f"input:    {video}")
     print(f"bundle:   {bundle}")
-    print(f"output:   {out / 'mask.mp4'}  ({summary['frames']} frames, {summary['faces_replaced']} faces replaced, "
+    print(f"output:   {output}  ({summary['frames']} frames, {summary['faces_replaced']} faces replaced, "
           f"{summary['regions_covered']} extra regions covered, {summary['frames_covered']} frames covered whole, "
           f"audio {'kept' if summary['audio'] else 'none'})")
     print(f"signals:  {out / 'signals.npz'}")
