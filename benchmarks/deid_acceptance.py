@@ -4,9 +4,10 @@ reconstruction.
 For every video in ../shared/data/videos (or those given): ``deidentify`` it (``--mode mask`` or ``swap``), then
 ``evaluate`` the output against the original with the identity judge on EVERY frame (dlib: every face it finds in
 the output vs the original face of that frame), a lineup gallery of one folder per identity: every ../shared person
-(``--gallery all``, the default: the 17 video people plus the 115 still-photo people of ../shared/data/faces; the
-rank-1 among the video people alone is reported too) or the video people only (``--gallery videos``). d18/d19 are
-the same man: each is the other's gallery clip; every other patient's gallery entry is open-eye frames of their own
+(``--gallery all``, the default: the 16 video people (17 clips) plus the 115 still-photo people of
+../shared/data/faces; the rank-1 among the video people alone is reported too) or the video people only
+(``--gallery videos``). d18/d19 are
+the same man: one identity with both clips; every other patient's gallery entry is open-eye frames of their own
 original clip. The control ``original_rank1``: the same lineup run on the original's faces (it must find the patient),
 the re-tracked output (motion correlations, blinks, 4-6 Hz band power, face found), and DM's reconstruction error of
 the fitted geometry on the original track. Prints a table and writes ``OUT/summary.json`` and, per video,
@@ -26,6 +27,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -40,7 +42,13 @@ from motionmask.track_video import VideoTrack
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = Path(os.environ.get("MOTIONMASK_SHARED", ROOT.parent / "shared")) / "data" / "videos"
 FACES = VIDEOS.parent / "faces"
-SAME_PERSON = {"liveportrait/d18.mp4": "liveportrait/d19.mp4", "liveportrait/d19.mp4": "liveportrait/d18.mp4"}
+# clips of one person: one lineup identity (with both clips in it)
+PERSON = {"liveportrait/d18.mp4": "liveportrait_d18_d19", "liveportrait/d19.mp4": "liveportrait_d18_d19"}
+
+
+def identity_name(rel: str) -> str:
+    """The lineup identity of a clip: its path with "_" for "/", or the person's name for clips of one person."""
+    return PERSON.get(rel, rel.replace("/", "_").removesuffix(".mp4"))
 
 
 def all_videos() -> list[str]:
@@ -65,26 +73,21 @@ def still_identities(faces: Path) -> dict[str, list[Path]]:
 
 
 def build_gallery(out: Path, videos: list[str], stills: bool = True) -> Path:
-    """One identity folder per person: a symlink to an original clip (d18 and d19 are one person) and, with
-    ``stills``, every still-photo person of ../shared/data/faces (the issue's "all ../shared identities")."""
+    """One identity folder per person, rebuilt each run (it holds only links): their original clip(s) (d18 and d19
+    are one person with two clips) and, with ``stills``, every still-photo person of ../shared/data/faces (the
+    issue's "all ../shared identities")."""
     gallery = out / ("gallery" if stills else "gallery-videos")
-    if stills:
-        for name, files in still_identities(FACES).items():
-            folder = gallery / name
-            folder.mkdir(parents=True, exist_ok=True)
-            for f in files:
-                link = folder / f.name
-                if not link.exists():
-                    link.symlink_to(f.resolve())
+    if gallery.exists():
+        shutil.rmtree(gallery)
+    people = {name: files for name, files in still_identities(FACES).items()} if stills else {}
     for rel in videos:
-        if rel == "facenet-pytorch/crowd.mp4":
-            continue
-        name = rel.replace("/", "_").removesuffix(".mp4")
+        if rel != "facenet-pytorch/crowd.mp4":
+            people.setdefault(identity_name(rel), []).append(VIDEOS / rel)
+    for name, files in people.items():
         folder = gallery / name
-        folder.mkdir(parents=True, exist_ok=True)
-        link = folder / "clip.mp4"
-        if not link.exists():
-            link.symlink_to((VIDEOS / SAME_PERSON.get(rel, rel)).resolve())
+        folder.mkdir(parents=True)
+        for f in files:
+            (folder / f.name.replace("/", "_")).symlink_to(f.resolve())
     return gallery
 
 
@@ -161,7 +164,7 @@ def main(argv=None) -> int:
         s = deidentify_video(VIDEOS / rel, output, mode=args.mode, bundle_path=args.bundle, source_path=args.source,
                              signals_path=d / "signals.npz")
         fps = s["frames"] / (time.perf_counter() - t0)
-        patient = None if rel == "facenet-pytorch/crowd.mp4" else name
+        patient = None if rel == "facenet-pytorch/crowd.mp4" else identity_name(rel)
         r = evaluate(VIDEOS / rel, output, d / "report", gallery=gallery if patient else None,
                      patient=patient, identity_frames=max(1, s["frames"] // args.identity_every))
         track_o = VideoTrack.load(d / "report" / "original_track.npz")
