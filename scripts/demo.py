@@ -26,6 +26,8 @@ def _mode() -> tuple[str, str]:
 
     asked = os.environ.get("MOTIONMASK_DEMO_MODE")
     if asked:
+        if asked not in ("mask", "swap"):
+            raise SystemExit(f"MOTIONMASK_DEMO_MODE must be mask or swap, got {asked!r}")
         return asked, "MOTIONMASK_DEMO_MODE"
     try:
         return "swap", f"source face {default_source_path()}"

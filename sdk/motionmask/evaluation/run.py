@@ -95,7 +95,7 @@ def _gallery_items(gallery: Path) -> list[tuple[Path, Path]]:
 
 def _gallery_cache(items: list[tuple[Path, Path]]) -> Path:
     """Cache file of a gallery's embeddings, named by what they depend on: each file's identity, name, size and
-    modification time (links resolved) and the frame-choice constants. A gallery of 132 people costs ~1 min to
+    modification time (links resolved) and the frame-choice constants. A gallery of 131 people costs ~1 min to
     embed, once per evaluated video otherwise."""
     h = hashlib.sha256(json.dumps([GALLERY_FRAMES_PER_VIDEO, GALLERY_CANDIDATES, GALLERY_OPEN_EAR]).encode())
     for folder, item in items:
