@@ -79,7 +79,7 @@ def build_gallery(out: Path, videos: list[str], stills: bool = True) -> Path:
     gallery = out / ("gallery" if stills else "gallery-videos")
     if gallery.exists():
         shutil.rmtree(gallery)
-    people = {name: files for name, files in still_identities(FACES).items()} if stills else {}
+    people = still_identities(FACES) if stills else {}
     for rel in videos:
         if rel != "facenet-pytorch/crowd.mp4":
             people.setdefault(identity_name(rel), []).append(VIDEOS / rel)
@@ -87,7 +87,7 @@ def build_gallery(out: Path, videos: list[str], stills: bool = True) -> Path:
         folder = gallery / name
         folder.mkdir(parents=True)
         for f in files:
-            (folder / f.name.replace("/", "_")).symlink_to(f.resolve())
+            (folder / f.name).symlink_to(f.resolve())
     return gallery
 
 
