@@ -95,9 +95,18 @@ def _gallery_items(gallery: Path) -> list[tuple[Path, Path]]:
 
 def _gallery_cache(items: list[tuple[Path, Path]]) -> Path:
     """Cache file of a gallery's embeddings, named by what they depend on: each file's identity, name, size and
-    modification time (links resolved) and the frame-choice constants. A gallery of 131 people costs ~1 min to
-    embed, once per evaluated video otherwise."""
-    h = hashlib.sha256(json.dumps([GALLERY_FRAMES_PER_VIDEO, GALLERY_CANDIDATES, GALLERY_OPEN_EAR]).encode())
+    modification time (links resolved), the frame-choice constants and the default bundle (its tracker picks the
+    open-eye frames of gallery videos). A gallery of 131 people costs ~1 min to embed, once per evaluated video
+    otherwise."""
+    from motionmask.defaults import default_bundle_path
+    from motionmask.errors import BundleError
+
+    try:
+        bundle = default_bundle_path()
+        tracker = f"{bundle.resolve()}:{bundle.stat().st_mtime_ns}"
+    except (BundleError, OSError):
+        tracker = "no bundle"
+    h = hashlib.sha256(json.dumps([GALLERY_FRAMES_PER_VIDEO, GALLERY_CANDIDATES, GALLERY_OPEN_EAR, tracker]).encode())
     for folder, item in items:
         st = item.resolve().stat()
         h.update(f"{folder.name}/{item.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
