@@ -26,21 +26,18 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from clips import ROOT, VIDEOS, clip_dir, clip_name, videos_present
 
 from motionmask.deidentify_video import deidentify_video
 from motionmask.evaluation.run import evaluate
 from motionmask.geometry import FaceGeometry, reconstruction_error
 from motionmask.track_video import VideoTrack
 
-ROOT = Path(__file__).resolve().parents[1]
-VIDEOS = Path(os.environ.get("MOTIONMASK_SHARED", ROOT.parent / "shared")) / "data" / "videos"
 FACES = VIDEOS.parent / "faces"
 # clips of one person: one lineup identity (with both clips in it)
 PERSON = {"liveportrait/d18.mp4": "liveportrait_d18_d19", "liveportrait/d19.mp4": "liveportrait_d18_d19"}
@@ -48,7 +45,7 @@ PERSON = {"liveportrait/d18.mp4": "liveportrait_d18_d19", "liveportrait/d19.mp4"
 
 def identity_name(rel: str) -> str:
     """The lineup identity of a clip: its path with "_" for "/", or the person's name for clips of one person."""
-    return PERSON.get(rel, rel.replace("/", "_").removesuffix(".mp4"))
+    return PERSON.get(rel, clip_name(rel))
 
 
 def all_videos() -> list[str]:
@@ -144,8 +141,7 @@ def main(argv=None) -> int:
     ap.add_argument("--gallery", choices=("all", "videos"), default="all",
                     help="lineup: all ../shared identities (videos + still photos) or the video people only")
     args = ap.parse_args(argv)
-    if not VIDEOS.is_dir():
-        print(f"{VIDEOS} is absent: the acceptance run needs the team's videos", file=sys.stderr)
+    if not videos_present():
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -156,9 +152,7 @@ def main(argv=None) -> int:
     if summary_path.exists():
         rows = json.loads(summary_path.read_text())
     for rel in videos:
-        name = rel.replace("/", "_").removesuffix(".mp4")
-        d = out / name
-        d.mkdir(exist_ok=True)
+        d = clip_dir(out, rel)
         t0 = time.perf_counter()
         output = d / f"{args.mode}.mp4"
         s = deidentify_video(VIDEOS / rel, output, mode=args.mode, bundle_path=args.bundle, source_path=args.source,

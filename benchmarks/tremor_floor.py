@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import cv2
 import numpy as np
+from clips import HELD_OUT, VIDEOS, clip_dir, videos_present
 
 from motionmask.evaluation.tremor import tremor_power
 from motionmask.track_video import track_video
 from motionmask.video import VideoWriter, iter_frames, probe_video
-
-ROOT = Path(__file__).resolve().parents[1]
-VIDEOS = Path(os.environ.get("MOTIONMASK_SHARED", ROOT.parent / "shared")) / "data" / "videos"
-DEFAULT_VIDEOS = ["liveportrait/d9.mp4", "liveportrait/d12.mp4", "video-retalking/1.mp4"]
 
 
 def _affine(matrix):
@@ -51,26 +47,27 @@ COPIES = {
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("videos", nargs="*", default=DEFAULT_VIDEOS, help="clips under ../shared/data/videos")
+    ap.add_argument("videos", nargs="*", default=HELD_OUT, help="clips under ../shared/data/videos")
     ap.add_argument("--out", default="out/tremor-floor")
     args = ap.parse_args(argv)
-    if not VIDEOS.is_dir():
-        print(f"{VIDEOS} is absent: this benchmark needs the team's videos", file=sys.stderr)
+    if not videos_present():
         return 2
     out = Path(args.out)
     summary = {}
     for rel in args.videos:
-        d = out / rel.replace("/", "_").removesuffix(".mp4")
-        d.mkdir(parents=True, exist_ok=True)
+        d = clip_dir(out, rel)
         info = probe_video(VIDEOS / rel)
         original = track_video(VIDEOS / rel, d / "original_track.npz")
+        paths = {name: d / f"{name.replace(' ', '_')}.mp4" for name in COPIES}
+        with ExitStack() as stack:  # every copy written in one decoding pass
+            writers = {name: stack.enter_context(VideoWriter(path, info.fps, (info.width, info.height)))
+                       for name, path in paths.items()}
+            for _, _, frame in iter_frames(VIDEOS / rel):
+                for name, change in COPIES.items():
+                    writers[name].write(change(frame))
         row = {}
-        for name, change in COPIES.items():
-            slug = name.replace(" ", "_")
-            with VideoWriter(d / f"{slug}.mp4", info.fps, (info.width, info.height)) as writer:
-                for _, _, frame in iter_frames(VIDEOS / rel):
-                    writer.write(change(frame))
-            copy = track_video(d / f"{slug}.mp4", d / f"{slug}_track.npz")
+        for name, path in paths.items():
+            copy = track_video(path, path.with_name(f"{path.stem}_track.npz"))
             r = tremor_power(original.landmarks[:, 0], copy.landmarks[:, 0], info.fps)
             row[name] = r["relative_deviation"]
         row["spread"] = [min(row.values()), max(row.values())]

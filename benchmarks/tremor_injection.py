@@ -19,21 +19,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
+from clips import HELD_OUT, VIDEOS, clip_dir, videos_present
 
 from motionmask.deidentify_video import deidentify_video
 from motionmask.evaluation.inject import inject_tremor, tremor_offsets
 from motionmask.evaluation.tremor import tremor_power
 from motionmask.track_video import track_video
 from motionmask.video import VideoWriter, iter_frames, probe_video
-
-ROOT = Path(__file__).resolve().parents[1]
-VIDEOS = Path(os.environ.get("MOTIONMASK_SHARED", ROOT.parent / "shared")) / "data" / "videos"
-DEFAULT_VIDEOS = ["liveportrait/d9.mp4", "liveportrait/d12.mp4", "video-retalking/1.mp4"]
 
 
 def write_injected(video: Path, landmarks: np.ndarray, out: Path, hz: float, amplitude: float) -> None:
@@ -49,7 +44,7 @@ def write_injected(video: Path, landmarks: np.ndarray, out: Path, hz: float, amp
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("videos", nargs="*", default=DEFAULT_VIDEOS, help="clips under ../shared/data/videos")
+    ap.add_argument("videos", nargs="*", default=HELD_OUT, help="clips under ../shared/data/videos")
     ap.add_argument("--mode", choices=("mask", "swap"), default="mask")
     ap.add_argument("--bundle")
     ap.add_argument("--source")
@@ -57,14 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--amplitude", type=float, default=0.03, help="peak jaw displacement, outer-canthal distances")
     ap.add_argument("--out", default="out/tremor-injection")
     args = ap.parse_args(argv)
-    if not VIDEOS.is_dir():
-        print(f"{VIDEOS} is absent: this benchmark needs the team's videos", file=sys.stderr)
+    if not videos_present():
         return 2
     out = Path(args.out)
     rows = {}
     for rel in args.videos:
-        d = out / rel.replace("/", "_").removesuffix(".mp4")
-        d.mkdir(parents=True, exist_ok=True)
+        d = clip_dir(out, rel)
         video = VIDEOS / rel
         fps = probe_video(video).fps
         plain = track_video(video, d / "original_track.npz").landmarks[:, 0]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from motionmask.defaults import cache_root
-from motionmask.errors import BackendUnavailableError, InvalidInputError, WeightsError
+from motionmask.defaults import cache_root, default_bundle_path
+from motionmask.errors import BackendUnavailableError, BundleError, InvalidInputError, WeightsError
 from motionmask.evaluation import detector_vs_labels, evaluate_tracks, to_jsonable
 from motionmask.evaluation.blinks import mean_ear
 from motionmask.track_video import VideoTrack, track_video
@@ -96,11 +96,7 @@ def _gallery_items(gallery: Path) -> list[tuple[Path, Path]]:
 def _gallery_cache(items: list[tuple[Path, Path]]) -> Path:
     """Cache file of a gallery's embeddings, named by what they depend on: each file's identity, name, size and
     modification time (links resolved), the frame-choice constants and the default bundle (its tracker picks the
-    open-eye frames of gallery videos). A gallery of 131 people costs ~1 min to embed, once per evaluated video
-    otherwise."""
-    from motionmask.defaults import default_bundle_path
-    from motionmask.errors import BundleError
-
+    open-eye frames of gallery videos). A gallery is then embedded once, not once per evaluated video."""
     try:
         bundle = default_bundle_path()
         tracker = f"{bundle.resolve()}:{bundle.stat().st_mtime_ns}"
