@@ -66,3 +66,29 @@ def test_full_int8_face_mesh_runs_in_litert_close_to_the_teacher(mesh_tflite, tm
     nme = stage_metrics("face_mesh", ref, got, 192)["nme_pct"]
     assert nme < 1.5, f"full-int8 face mesh NME {nme:.3f}% of the inter-ocular distance"
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_dropping_internal_tensor_names_keeps_the_model_bit_exact(mesh_tflite, tmp_path):
+    """The int8/fp16 exports drop litert-torch's module-path tensor names (a tenth of a student's int8 file)."""
+    from ai_edge_litert.interpreter import Interpreter
+    from motionmask_export.exporters._tflite import _file_io_names, drop_internal_names
+
+    _, art, crops = mesh_tflite
+    q = quantize_tflite(art.path, list(crops[::2]), PtqConfig(), tmp_path / "mesh.int8.tflite")
+    named = tmp_path / "named.tflite"
+    named.write_bytes(q.read_bytes())
+    io_before = _file_io_names(q)
+    before, after = drop_internal_names(q)
+    assert after < before - 20_000 and q.stat().st_size == after
+    assert _file_io_names(q) == io_before  # the runtime and the bundle spec address inputs/outputs by name
+    runs = []
+    for path in (named, q):
+        it = Interpreter(model_path=str(path))
+        it.allocate_tensors()
+        d = it.get_input_details()[0]
+        x = np.clip(np.round(crops[1:2] / d["quantization"][0] + d["quantization"][1]), -128, 127).astype(np.int8)
+        it.set_tensor(d["index"], x)
+        it.invoke()
+        runs.append([it.get_tensor(o["index"]).copy() for o in it.get_output_details()])
+    assert all(np.array_equal(a, b) for a, b in zip(*runs))
+    assert not list(tmp_path.glob("*.tmp"))
