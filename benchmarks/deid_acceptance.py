@@ -177,6 +177,7 @@ def main(argv=None) -> int:
             "original_rank1": ident.get("gallery", {}).get("original_rank1"),
             "gallery_identities": ident.get("gallery", {}).get("identities"),
             "nearest": ident.get("gallery", {}).get("nearest"),
+            "nearest_video_identities": ident.get("gallery", {}).get("nearest_video_identities"),
             "face_found_output": float(track_p.face_present[:, 0].mean()),
             "face_found_original": float(track_o.face_present[:, 0].mean()),
             "r_x": r["motion"].get("pearson_x"), "r_y": r["motion"].get("pearson_y"),

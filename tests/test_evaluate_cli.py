@@ -68,6 +68,7 @@ def test_blurred_copy_keeps_motion_and_is_reidentified(clips, tmp_path):
     assert lineup["identities"] == 4 and lineup["video_identities"] == 3
     assert lineup["original_rank1"] == 1.0 and lineup["rank1_video_identities"] == 1.0
     assert lineup["nearest"] == {"patient": lineup["frames"]}
+    assert lineup["nearest_video_identities"] == {"patient": lineup["frames"]}
     assert report["blinks"]["labels"]["recall"] >= 0.75
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 5 and "motion.pearson_cca" in html

@@ -71,6 +71,7 @@ def test_full_int8_face_mesh_runs_in_litert_close_to_the_teacher(mesh_tflite, tm
 def test_dropping_internal_tensor_names_keeps_the_model_bit_exact(mesh_tflite, tmp_path):
     """The int8/fp16 exports drop litert-torch's module-path tensor names (a tenth of a student's int8 file)."""
     from ai_edge_litert.interpreter import Interpreter
+
     from motionmask_export.exporters._tflite import _file_io_names, drop_internal_names
 
     _, art, crops = mesh_tflite

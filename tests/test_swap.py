@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from motionmask.errors import BundleError, InvalidInputError
+from motionmask.render import MaskStyle, load_triangles, render_mask
 from motionmask.render.raster import rasterize
 from motionmask.swap import Source, align_face, build_source, crop_size
-from motionmask.swap.align import canonical_layout
-from motionmask.swap.warp import INPUT_CHANNELS, generator_input
+from motionmask.swap.align import canonical_layout, swap_constants
+from motionmask.swap.warp import INPUT_CHANNELS, condition_style, generator_input
 from motionmask.tracking.tracker import FaceTracker, FaceTrackerOptions
 
 BBT = ("amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "stuart")
@@ -55,6 +56,19 @@ def test_a_source_warped_onto_its_own_mesh_is_itself(astronaut, astronaut_face):
     assert covered.mean() > 0.25 and (alpha >= x[3]).all()
     diff = np.abs(x[0:3].transpose(1, 2, 0)[covered] * 255 - src.image[covered]).mean()
     assert diff < 3.0, f"self-warp differs by {diff:.2f} grey levels"
+
+
+def test_the_generator_sees_the_mask_style_it_was_trained_with(astronaut, astronaut_face):
+    """The mask mode's own colours may change (its skin did); the generator's geometry channels keep the trained
+    ones (data/swap.json "condition_style")."""
+    trained = swap_constants()["condition_style"]["colors"]
+    assert condition_style().skin == tuple(trained["skin"])
+    assert MaskStyle.load().skin != condition_style().skin, "the mask's own skin is no longer the trained one"
+    src = build_source([[(astronaut, astronaut_face)]], "enrolled")
+    x, _ = generator_input(src.image, src.landmarks, src.landmarks)
+    size = crop_size()
+    want, _ = render_mask(src.landmarks, load_triangles(), (size, size), condition_style())
+    assert np.array_equal(np.round(x[4:7].transpose(1, 2, 0) * 255).astype(np.uint8), want)
 
 
 def test_source_round_trip_and_bad_files(tmp_path, astronaut, astronaut_face):

@@ -211,7 +211,9 @@ def identity_metrics(original: Path, processed: Path, n_frames: int | None = Non
                 # the same lineup without the still-photo identities (a smaller, harder-to-pass lineup)
                 videos_only = {k: v for k, v in embeddings.items() if k in with_video}
                 out["gallery"]["video_identities"] = len(videos_only)
-                out["gallery"]["rank1_video_identities"] = lineup(np.stack(proc_embs), videos_only, patient)["rank1"]
+                small = lineup(np.stack(proc_embs), videos_only, patient)
+                out["gallery"]["rank1_video_identities"] = small["rank1"]
+                out["gallery"]["nearest_video_identities"] = small["nearest"]
         else:
             out["gallery"].update(frames=0, rank1=0.0, note="no face found in the processed video")
             out["rank1"] = 0.0

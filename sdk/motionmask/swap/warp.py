@@ -14,11 +14,15 @@ All in [0, 1], (7, S, S) float32, channels first. The face alpha for compositing
 
 from __future__ import annotations
 
+import dataclasses
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
 from motionmask.render.mask import MaskStyle, load_triangles, render_mask
 from motionmask.render.raster import rasterize
+from motionmask.swap.align import swap_constants
 
 INPUT_CHANNELS = 7
 
@@ -36,6 +40,13 @@ def warp_source(source_image: np.ndarray, source_landmarks: np.ndarray, mesh_cro
     return warped, covered
 
 
+@lru_cache(maxsize=1)
+def condition_style() -> MaskStyle:
+    """The mask style of channels 4-6: ``data/mask_style.json`` with ``data/swap.json`` "condition_style" over it."""
+    colors = swap_constants().get("condition_style", {}).get("colors", {})
+    return dataclasses.replace(MaskStyle.load(), **{k: tuple(v) for k, v in colors.items()})
+
+
 def generator_input(source_image: np.ndarray, source_landmarks: np.ndarray, mesh_crop: np.ndarray,
                     triangles: np.ndarray | None = None, style: MaskStyle | None = None
                     ) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +54,7 @@ def generator_input(source_image: np.ndarray, source_landmarks: np.ndarray, mesh
     tri = load_triangles() if triangles is None else triangles
     size = source_image.shape[0]
     warped, covered = warp_source(source_image, source_landmarks, mesh_crop, tri)
-    cond, alpha = render_mask(mesh_crop, tri, (size, size), style)
+    cond, alpha = render_mask(mesh_crop, tri, (size, size), style or condition_style())
     x = np.empty((INPUT_CHANNELS, size, size), np.float32)
     x[0:3] = warped.transpose(2, 0, 1) / 255.0
     x[3] = covered
