@@ -189,6 +189,9 @@ class PtqConfig(StepConfig):
         module_name_overrides: module qualified name -> spec, or None to keep that module in float.
         calibration_videos: videos the calibration crops come from.
         calibration_samples: number of calibration inputs.
+        target_activation_overrides: export target ("tflite", "onnx", "coreml") -> the activation spec that target
+            lowers instead of ``activations``; None = weight-only int8 there (e.g. TFLite, where litert-torch's
+            lowering of PReLU runs as slow int8 element-wise ops; see :meth:`for_target`).
     """
 
     kind: ClassVar[str] = "ptq"
@@ -198,6 +201,18 @@ class PtqConfig(StepConfig):
     module_name_overrides: Mapping[str, QuantSpec | None] = field(default_factory=dict)
     calibration_videos: tuple[str, ...] = ()
     calibration_samples: int = 256
+    target_activation_overrides: Mapping[str, QuantSpec | None] = field(default_factory=dict)
+
+    def __post_init__(self):
+        unknown = set(self.target_activation_overrides) - {"tflite", "onnx", "coreml"}
+        if unknown:
+            raise RecipeError(f"PtqConfig.target_activation_overrides has unknown targets {sorted(unknown)}")
+
+    def for_target(self, target: str) -> PtqConfig:
+        """This step as the export ``target`` lowers it (its activation override, if any, replaces ``activations``)."""
+        if target not in self.target_activation_overrides:
+            return self
+        return dataclasses.replace(self, activations=self.target_activation_overrides[target])
 
     def spec_for(self, name: str, type_name: str) -> QuantSpec | None:
         """The weight spec of one module: global < module type < module name; None = keep float."""

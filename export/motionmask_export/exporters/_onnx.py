@@ -61,7 +61,7 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, out_path: Path, p
 
         if calibration is None or ptq is None:
             raise ValueError("int8 export needs calibration inputs and a PtqConfig")
-        proto = quantize_onnx(proto, calibration, ptq)
+        proto = quantize_onnx(proto, calibration, ptq.for_target("onnx"))
     elif precision != "fp32":
         raise ValueError(f"onnx exporter supports fp32/fp16/int8, not {precision!r}")
     onnx.checker.check_model(proto)

@@ -84,7 +84,7 @@ def export_tflite(model: torch.nn.Module, example: torch.Tensor, out_path: Path,
 
         if calibration is None or ptq is None:
             raise ValueError("int8 export needs calibration inputs and a PtqConfig")
-        quantize_tflite(fp32_path, calibration, ptq, out_path)
+        quantize_tflite(fp32_path, calibration, ptq.for_target("tflite"), out_path)
         fp32_path.unlink()
     elif precision != "fp32":
         raise ValueError(f"tflite exporter supports fp32/fp16/int8, not {precision!r}")
