@@ -1,6 +1,7 @@
 """Tracking benchmark (not a test): throughput per backend and accuracy against MediaPipe's own FaceMesh.
 
     .venv/bin/python benchmarks/track_benchmark.py [--video V] [--frames N] [--accuracy]
+    taskset -c 0 .venv/bin/python benchmarks/track_benchmark.py --bundles BASE.bundle OTHER.bundle ...
 
 1. Throughput: frames/s of the MotionMask tracker (detector + mesh + 2x iris per frame, ROI tracking) for each
    backend, with 1 thread and the runtime's default threads, on the same decoded frames; and MediaPipe 0.10.14's
@@ -9,6 +10,9 @@
 2. Accuracy (--accuracy): every single-face video of ../shared/data: face-present fraction, mean NME of the 468
    mesh points vs MediaPipe refine-off, iris-centre error vs MediaPipe refine-on, both in % of the distance
    between landmarks 33 and 263.
+3. --bundles: the given bundles only (e.g. the FP32 teachers and the compressed students), one thread, in
+   alternating rounds on the same decoded frames; frames/s (best round), × the first bundle, and the mesh/iris
+   difference from the first bundle's landmarks (% of the 33-263 distance).
 Bundles are built on first use into ~/.cache/motionmask/bundles/.
 """
 
@@ -117,6 +121,28 @@ def throughput(video: Path, n_frames: int) -> None:
         print(f"| {name} | {be} | {th} | {rate:.1f} | {ratio:.2f} | {vs_fp32:.2f} | {nme:.2f} | {iris:.2f} |")
 
 
+def compare_bundles(video: Path, n_frames: int, bundles: list[Path], rounds: int = 3) -> None:
+    from motionmask.video import probe_video
+
+    frames = decode(video, n_frames)
+    fps = probe_video(video).fps
+    rates = {b: [] for b in bundles}
+    marks = {}
+    for _ in range(rounds):
+        for b in bundles:
+            rate, lms = run_tracker(frames, fps, b, None, 1)
+            rates[b].append(rate)
+            marks[b] = lms
+    base = bundles[0]
+    print(f"\nBundles on {video.name} ({len(frames)} frames), one thread, best of {rounds} alternating rounds")
+    print("| bundle | frames/s | × first | mesh % vs first | iris % vs first |")
+    print("|---|---|---|---|---|")
+    for b in bundles:
+        mesh = np.nanmean(nme_pct(marks[b], marks[base]))
+        iris = np.nanmean(np.concatenate([nme_pct(marks[b], marks[base], 468), nme_pct(marks[b], marks[base], 473)]))
+        print(f"| {b.name} | {max(rates[b]):.1f} | {max(rates[b]) / max(rates[base]):.2f} | {mesh:.2f} | {iris:.2f} |")
+
+
 def accuracy(target: str, precision: str) -> dict:
     ref_dir = CACHE / "mediapipe_ref"
     missing = [v for v in SINGLE_FACE if not (ref_dir / f"{v.stem}.npz").is_file()]
@@ -154,10 +180,14 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=200)
     ap.add_argument("--accuracy", action="store_true", help="also the accuracy table over every single-face video")
     ap.add_argument("--no-throughput", action="store_true")
+    ap.add_argument("--bundles", nargs="+", help="time these bundles only (the first is the baseline)")
     args = ap.parse_args()
     if not SHARED.is_dir():
         print(f"the team's test videos are absent ({SHARED}); nothing to benchmark")
         return 1
+    if args.bundles:
+        compare_bundles(Path(args.video), args.frames, [Path(b) for b in args.bundles])
+        return 0
     if not args.no_throughput:
         throughput(Path(args.video), args.frames)
     if args.accuracy:
