@@ -26,7 +26,7 @@ def _recipe() -> Recipe:
         module_type_overrides={"PReLU": None, "Conv2d": QuantSpec("int8", "per_channel")},
         module_name_overrides={"net.conv2d_1": QuantSpec("int16", "per_tensor"), "net.depthwise_conv2d_1": None},
         calibration_videos=("liveportrait/d3.mp4",), calibration_samples=64,
-        target_activation_overrides={"tflite": None, "coreml": QuantSpec("int16", "per_tensor", symmetric=True)})
+        target_activation_overrides={"tflite": None, "onnx": QuantSpec("int16", "per_tensor", symmetric=True)})
     return Recipe(name="face_mesh_int8", model="face_mesh_teacher",
                   steps=(DistillConfig(teacher="face_mesh_teacher", student="face_mesh_student",
                                        point_weights={"eyelids": 3.0, "lips": 3.0},
@@ -56,7 +56,7 @@ def test_configs_are_frozen():
     (lambda d: d["steps"][1].update(bogus=1), "unknown fields"),
     (lambda d: d["steps"][1]["weights"].update(dtype="int3"), "dtype"),
     (lambda d: d.update(extra=1), "unknown recipe fields"),
-    (lambda d: d["steps"][1]["target_activation_overrides"].update(tensorrt=None), "unknown targets"),
+    (lambda d: d["steps"][1]["target_activation_overrides"].update(coreml=None), "unknown targets"),
 ])
 def test_bad_recipes_raise_typed_errors(mutate, message):
     d = _recipe().to_dict()
@@ -68,8 +68,8 @@ def test_bad_recipes_raise_typed_errors(mutate, message):
 def test_each_export_target_lowers_its_own_activation_override():
     ptq = _recipe().steps[1]
     assert ptq.for_target("tflite").activations is None  # weight-only int8 there
-    assert ptq.for_target("coreml").activations == QuantSpec("int16", "per_tensor", symmetric=True)
-    assert ptq.for_target("onnx") is ptq and ptq.activations == QuantSpec(granularity="per_tensor", symmetric=False)
+    assert ptq.for_target("onnx").activations == QuantSpec("int16", "per_tensor", symmetric=True)
+    assert ptq.for_target("coreml") is ptq and ptq.activations == QuantSpec(granularity="per_tensor", symmetric=False)
     assert ptq.for_target("tflite").weights == ptq.weights and ptq.for_target("tflite").calibration_samples == 64
 
 

@@ -189,9 +189,9 @@ class PtqConfig(StepConfig):
         module_name_overrides: module qualified name -> spec, or None to keep that module in float.
         calibration_videos: videos the calibration crops come from.
         calibration_samples: number of calibration inputs.
-        target_activation_overrides: export target ("tflite", "onnx", "coreml") -> the activation spec that target
-            lowers instead of ``activations``; None = weight-only int8 there (e.g. TFLite, where litert-torch's
-            lowering of PReLU runs as slow int8 element-wise ops; see :meth:`for_target`).
+        target_activation_overrides: export target ("tflite" or "onnx") -> the activation spec that target lowers
+            instead of ``activations``; None = weight-only int8 there (e.g. TFLite, where litert-torch's lowering of
+            PReLU runs as slow int8 element-wise ops; see :meth:`for_target`). Core ML lowers the weights only.
     """
 
     kind: ClassVar[str] = "ptq"
@@ -204,7 +204,7 @@ class PtqConfig(StepConfig):
     target_activation_overrides: Mapping[str, QuantSpec | None] = field(default_factory=dict)
 
     def __post_init__(self):
-        unknown = set(self.target_activation_overrides) - {"tflite", "onnx", "coreml"}
+        unknown = set(self.target_activation_overrides) - {"tflite", "onnx"}
         if unknown:
             raise RecipeError(f"PtqConfig.target_activation_overrides has unknown targets {sorted(unknown)}")
 

@@ -43,8 +43,11 @@ def drop_internal_names(path: Path) -> tuple[int, int]:
                 tensor.name = None
     out = flatbuffer_utils.convert_object_to_bytearray(model)
     tmp = path.with_suffix(".names.tmp")
-    tmp.write_bytes(bytes(out))
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(bytes(out))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return len(data), len(out)
 
 
