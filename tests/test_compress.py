@@ -47,3 +47,16 @@ def test_compress_the_detector_recipe_end_to_end(tmp_path):
         assert r["precision"] == "int8" and r["size_ratio"] < 0.6
         assert r["latency"]["threads"]["1"]["compressed_ms"] > 0
     assert rc == (0 if report["passed"] else 1)
+
+
+def test_gates_of_fp32_students_refuse_bad_arguments_before_tracking(tmp_path):
+    from motionmask_export.cli import main
+
+    ckpt = "compression/motionmask_compress/zoo/students/iris.pt"
+    with pytest.raises(SystemExit, match="needs --out"):
+        main(["gates", "--student", f"iris={ckpt}"])
+    with pytest.raises(SystemExit, match="ROLE=CHECKPOINT"):
+        main(["gates", "--student", "iris", "--out", str(tmp_path / "g.json")])
+    with pytest.raises(SystemExit):  # one of --bundle / --student
+        main(["gates", "--bundle", "b.bundle", "--student", f"iris={ckpt}"])
+    assert not list(tmp_path.iterdir())

@@ -90,14 +90,33 @@ def _cmd_gates(args) -> int:
     from motionmask_export.gates import clinical_gates
     from motionmask_export.samples import SHARED_DATA
 
+    if args.out:
+        out = Path(args.out)
+    elif args.bundle:
+        out = Path(args.bundle).with_suffix(".gates.json")
+    else:
+        raise SystemExit("--student needs --out (where the result json goes)")
     recipe = shipped_recipe(args.recipe)
-    with Bundle(args.bundle) as bundle:
-        models = {role: ModelRunner(spec, bundle.model_path(role), args.backend)
-                  for role, spec in bundle.models.items()}
-        videos = [SHARED_DATA / "videos" / v for v in recipe.held_out_videos]
+    videos = [SHARED_DATA / "videos" / v for v in recipe.held_out_videos]
+    if args.bundle:
+        with Bundle(args.bundle) as bundle:
+            models = {role: ModelRunner(spec, bundle.model_path(role), args.backend)
+                      for role, spec in bundle.models.items()}
+            result = clinical_gates(models, videos, recipe.gates, progress=not args.quiet)
+        result["bundle"] = str(args.bundle)
+    else:  # FP32 PyTorch students in the teacher pipeline: what the students lose before any lowering
+        from motionmask_compress.zoo.students import load_student
+        from motionmask_export.samples import TorchModel
+
+        models = {}
+        for item in args.student:
+            role, sep, ckpt = item.partition("=")
+            if not sep:
+                raise SystemExit(f"--student wants ROLE=CHECKPOINT, got {item!r}")
+            models[role] = TorchModel(load_student(role, Path(ckpt)))
         result = clinical_gates(models, videos, recipe.gates, progress=not args.quiet)
-    result["bundle"] = str(args.bundle)
-    out = Path(args.out) if args.out else Path(args.bundle).with_suffix(".gates.json")
+        result["students"] = list(args.student)
+
     out.write_text(json.dumps(_jsonable(result), indent=1))
     for gate, g in result["gates"].items():
         if gate != "passed":
@@ -131,8 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--no-clinical", action="store_true", help="skip the clinical gates on the held-out videos")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     c.set_defaults(fn=_cmd_compress)
-    g = sub.add_parser("gates", help="clinical gates of a whole bundle's pipeline vs the FP32 teachers")
-    g.add_argument("--bundle", required=True)
+    g = sub.add_parser("gates", help="clinical gates of a whole bundle's pipeline (or of FP32 students) vs the "
+                                     "FP32 teachers")
+    which = g.add_mutually_exclusive_group(required=True)
+    which.add_argument("--bundle")
+    which.add_argument("--student", action="append", metavar="ROLE=CKPT",
+                       help="a trained PyTorch student in the teacher pipeline instead (repeatable)")
     g.add_argument("--recipe", default="face_mesh_student", help="recipe whose held-out videos and gates are used")
     g.add_argument("--backend", help="backend (default: by the bundle's format)")
     g.add_argument("--out", help="result json (default: <bundle>.gates.json)")
