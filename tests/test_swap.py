@@ -11,6 +11,7 @@ from motionmask.render import MaskStyle, load_triangles, render_mask
 from motionmask.render.raster import rasterize
 from motionmask.swap import Source, align_face, build_source, crop_size
 from motionmask.swap.align import canonical_layout, swap_constants
+from motionmask.swap.pipeline import SwapPipeline
 from motionmask.swap.warp import INPUT_CHANNELS, condition_style, generator_input
 from motionmask.tracking.tracker import FaceTracker, FaceTrackerOptions
 
@@ -69,6 +70,12 @@ def test_the_generator_sees_the_mask_style_it_was_trained_with(astronaut, astron
     size = crop_size()
     want, _ = render_mask(src.landmarks, load_triangles(), (size, size), condition_style())
     assert np.array_equal(np.round(x[4:7].transpose(1, 2, 0) * 255).astype(np.uint8), want)
+    # and so does the runtime swap pipeline, which passes its own style to generator_input
+    seen = []
+    pipe = SwapPipeline(lambda x: seen.append(x) or x[:, 4:7], src, video=False)
+    assert pipe.style == condition_style()
+    pipe.draw(src.landmarks.astype(np.float64), (size, size))
+    assert np.array_equal(seen[0][0], generator_input(src.image, src.landmarks, src.landmarks)[0])
 
 
 def test_source_round_trip_and_bad_files(tmp_path, astronaut, astronaut_face):

@@ -18,7 +18,7 @@ from motionmask.deid_mask import MaskPipeline
 from motionmask.render import FailClosedPolicy
 from motionmask.swap.align import crop_transform, invert, transform_points
 from motionmask.swap.source import Source
-from motionmask.swap.warp import generator_input
+from motionmask.swap.warp import condition_style, generator_input
 
 GeneratorFn = Callable[[np.ndarray], np.ndarray]  # (1, 7, S, S) float32 -> (1, 3, S, S) float32 in [0, 1]
 
@@ -34,7 +34,9 @@ class SwapPipeline(MaskPipeline):
 
     def __init__(self, generator: GeneratorFn, source: Source, video: bool = True,
                  policy: FailClosedPolicy | None = None, smoothing: bool = True) -> None:
-        super().__init__(video=video, target=source.shape, policy=policy, smoothing=smoothing)
+        # the generator's geometry channels keep the colours it was trained with (data/swap.json condition_style)
+        super().__init__(video=video, target=source.shape, style=condition_style(), policy=policy,
+                         smoothing=smoothing)
         self.generator = generator
         self.source = source
 
