@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from clips import ROOT, VIDEOS, clip_dir, clip_name, videos_present
+from clips import ROOT, VIDEOS, clip_dir, clip_name, motion_numbers, videos_present
 
 from motionmask.deidentify_video import deidentify_video
 from motionmask.evaluation.run import evaluate
@@ -180,11 +180,7 @@ def main(argv=None) -> int:
             "nearest_video_identities": ident.get("gallery", {}).get("nearest_video_identities"),
             "face_found_output": float(track_p.face_present[:, 0].mean()),
             "face_found_original": float(track_o.face_present[:, 0].mean()),
-            "r_x": r["motion"].get("pearson_x"), "r_y": r["motion"].get("pearson_y"),
-            "r_cca": r["motion"].get("pearson_cca"),
-            "blink_precision": r["blinks"].get("precision"), "blink_recall": r["blinks"].get("recall"),
-            "blinks_original": r["blinks"].get("n_blinks_original"),
-            "tremor_deviation": r["tremor"].get("relative_deviation"),
+            **motion_numbers(r),
             "reconstruction": reconstruction(track_o),
         }
         with np.load(d / "signals.npz") as z:  # no "ear" when no face was replaced (all covered: crowd.mp4)

@@ -17,19 +17,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+from clips import compare, mesh_track
 
-from motionmask.evaluation.blinks import blink_invariance
-from motionmask.evaluation.motion import inner51_points, motion_correlation
-from motionmask.evaluation.tremor import tremor_power
+from motionmask.evaluation.motion import inner51_points
 from motionmask.track_video import VideoTrack
-
-
-def compare(a: np.ndarray, b: np.ndarray, fps: float) -> dict:
-    m = motion_correlation(a, b)
-    bl = blink_invariance(a, b, fps)
-    return {"r_x": m["pearson_x"], "r_y": m["pearson_y"], "r_cca": m["pearson_cca"],
-            "blink_precision": bl["precision"], "blink_recall": bl["recall"],
-            "tremor_deviation": tremor_power(a, b, fps)["relative_deviation"]}
 
 
 def slow_error_share(drawn: np.ndarray, output: np.ndarray, fps: float, cutoff_hz: float = 3.0) -> float:
@@ -61,11 +52,12 @@ def main(argv: list[str] | None = None) -> int:
             drawn = drawn[:, 0] if drawn.ndim == 4 else drawn
         if not np.isfinite(drawn).any():
             continue
-        n = min(len(original.landmarks), len(output.landmarks), len(drawn))
-        lo, lp, ld = original.landmarks[:n, 0], output.landmarks[:n, 0], drawn[:n]
-        rows[report.parent.name] = {"drawn": compare(lo, ld, original.fps), "output": compare(lo, lp, original.fps),
-                                    "drawn_vs_output": compare(ld, lp, original.fps),
-                                    "slow_error_share": slow_error_share(ld, lp, original.fps)}
+        mesh = mesh_track(drawn, original.fps)
+        n = min(len(output.landmarks), len(drawn))
+        rows[report.parent.name] = {"drawn": compare(original, mesh), "output": compare(original, output),
+                                    "drawn_vs_output": compare(mesh, output),
+                                    "slow_error_share": slow_error_share(drawn[:n], output.landmarks[:n, 0],
+                                                                         original.fps)}
     if not rows:
         print(f"no acceptance outputs with signals under {args.run}")
         return 2

@@ -23,11 +23,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from clips import HELD_OUT, VIDEOS, clip_dir, videos_present
+from clips import HELD_OUT, VIDEOS, clip_dir, compare, videos_present
 
-from motionmask.evaluation.blinks import blink_invariance
-from motionmask.evaluation.motion import motion_correlation
-from motionmask.evaluation.tremor import tremor_power
 from motionmask.track_video import track_video
 from motionmask.video import VideoWriter, iter_frames, probe_video
 
@@ -79,16 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             for _, _, frame in iter_frames(VIDEOS / rel):
                 for name, change in COPIES.items():
                     writers[name].write(change(frame))
-        row = {}
-        for name, path in paths.items():
-            copy = track_video(path, path.with_name(f"{path.stem}_track.npz"))
-            lo, lp = original.landmarks[:, 0], copy.landmarks[:, 0]
-            m = motion_correlation(lo, lp)
-            b = blink_invariance(lo, lp, info.fps)
-            row[name] = {"tremor_deviation": tremor_power(lo, lp, info.fps)["relative_deviation"],
-                         "r_x": m["pearson_x"], "r_y": m["pearson_y"], "r_cca": m["pearson_cca"],
-                         "blink_precision": b["precision"], "blink_recall": b["recall"],
-                         "blinks_original": b["n_blinks_original"]}
+        row = {name: compare(original, track_video(path, path.with_name(f"{path.stem}_track.npz")))
+               for name, path in paths.items()}
         summary[rel] = row
         print(rel, json.dumps(row), flush=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
