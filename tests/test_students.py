@@ -66,6 +66,10 @@ def test_per_stage_widths_and_config_validation(crops):
         DistillConfig(width=1.5)
     with pytest.raises(RecipeError, match="augment"):
         DistillConfig(augment=("mixup",))
+    with pytest.raises(RecipeError, match="rounds"):
+        DistillConfig(epochs=4, rounds=5)
+    with pytest.raises(RecipeError, match="rounds"):
+        DistillConfig(rounds=0)
 
 
 def test_distillation_lowers_the_loss_on_real_teacher_labels(tmp_path, astronaut):
@@ -102,6 +106,43 @@ def test_distillation_lowers_the_loss_on_real_teacher_labels(tmp_path, astronaut
     cheek[:, 50, 0] += 5
     w = {"eyelids": 3.0}
     assert distill_loss("face_mesh", (lid, out[1]), tgt, w) > distill_loss("face_mesh", (cheek, out[1]), tgt, w)
+
+
+def test_rounds_train_on_fresh_crops_of_the_same_faces(tmp_path, astronaut):
+    """``rounds``: round r > 0 re-jitters the same faces (same count, new crops, cached apart); the training loop
+    switches sets at the round boundaries and refuses a set of another size."""
+    import cv2
+
+    from motionmask_compress.distill.data import Augment, distill_set, teacher_inputs
+    from motionmask_compress.distill.train import train_student
+
+    still = tmp_path / "astronaut.png"
+    cv2.imwrite(str(still), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    faces: dict = {}
+    sets = [distill_set("iris", [still], 0, Augment(), 2, cache_dir=tmp_path / "c", progress=False, round_index=r,
+                        faces=faces) for r in range(3)]
+    assert len({len(s["crops"]) for s in sets}) == 1 and len(sets[0]["crops"]) == 16  # 2 eyes x 2 copies x 4
+    assert not np.array_equal(sets[0]["crops"], sets[1]["crops"])
+    assert not np.array_equal(sets[1]["crops"], sets[2]["crops"])
+    assert len(list((tmp_path / "c").glob("iris-*.npz"))) == 3
+    again = distill_set("iris", [still], 0, Augment(), 2, cache_dir=tmp_path / "c2", progress=False, round_index=1)
+    assert np.array_equal(again["crops"], sets[1]["crops"])  # seeded per round, without the shared face cache too
+
+    asked = []
+
+    def round_data(r):
+        asked.append(r)
+        return sets[r]
+
+    student = init_student("iris", 0.5, teacher_inputs(sets[0]["crops"][:8], "iris"))
+    config = DistillConfig(epochs=6, rounds=3, batch_size=8)
+    history = train_student(student, sets[0], config, progress=False, round_data=round_data)
+    assert asked == [1, 2] and [e["round"] for e in history["epochs"]] == [0, 0, 1, 1, 2, 2]
+    with pytest.raises(ValueError, match="round_data"):
+        train_student(student, sets[0], config, progress=False)
+    with pytest.raises(ValueError, match="round 1 has"):
+        train_student(student, sets[0], config, progress=False,
+                      round_data=lambda r: {k: v[:8] for k, v in sets[r].items() if v.ndim})
 
 
 @pytest.mark.parametrize("role", STUDENT_ROLES)

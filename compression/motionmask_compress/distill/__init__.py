@@ -40,7 +40,13 @@ def run_distill(config: DistillConfig, role: str, device: torch.device | None = 
     if role not in ("face_mesh", "iris"):
         raise ValueError(f"no student for {role!r} (the face detector is quantized only)")
     sources = resolve_sources(config.train_videos, "videos") + resolve_sources(config.train_images)
-    data = distill_set(role, sources, config.seed, augment_of(config), config.copies, progress=progress)
+    faces: dict = {}  # the sources' tracked faces, shared by the rounds
+
+    def round_set(r: int) -> dict[str, np.ndarray]:
+        return distill_set(role, sources, config.seed, augment_of(config), config.copies, progress=progress,
+                           round_index=r, faces=faces)
+
+    data = round_set(0)
     n = len(data["crops"])
     rng = np.random.default_rng(config.seed + 1)
     val_idx = np.sort(rng.choice(n, max(1, int(n * val_fraction)), replace=False))
@@ -51,11 +57,13 @@ def run_distill(config: DistillConfig, role: str, device: torch.device | None = 
     val = {k: data[k][val_idx] for k in keys}
     student = init_student(role, config.width, teacher_inputs(train["crops"][:64], role))
     init_nme = nme(role, predict(student, val["crops"], role, device=device), val)
-    history = train_student(student, train, config, val=val, device=device, progress=progress)
+    history = train_student(student, train, config, val=val, device=device, progress=progress,
+                            round_data=lambda r: {k: v[train_mask] for k, v in round_set(r).items() if k in keys})
     provenance = {
         "config": {"kind": config.kind, **dataclasses.asdict(config)},
         "data": {"sources": [str(p.name) for p in sources], "sources_sha256": str(data["sources_sha256"]),
-                 "samples": n, "train": int(train_mask.sum()), "val": len(val_idx)},
+                 "samples": n, "train": int(train_mask.sum()), "val": len(val_idx),
+                 "rounds": config.rounds},
         "val_nme_pct_at_init": init_nme,
         "val_nme_pct": history["epochs"][-1].get("val_nme_pct"),
         "history": history,

@@ -114,38 +114,59 @@ def _eye_rects(landmarks: np.ndarray, pipeline: dict) -> list[tuple[roi_mod.Rect
     return out
 
 
+def face_rects(role: str, sources: list[Path], progress: bool = True
+               ) -> tuple[list[np.ndarray], list[tuple[int, roi_mod.Rect, bool, int]]]:
+    """The frames with faces in ``sources`` (found by the FP32 teacher pipeline) and, per model crop the runtime
+    would make there, ``(frame index, crop rectangle, flip, copies multiplier)`` (stills count 4x: they are few and
+    add identities)."""
+    from motionmask_export.build import pipeline_parameters
+
+    pipeline = pipeline_parameters()
+    frames: list[np.ndarray] = []
+    items: list[tuple[int, roi_mod.Rect, bool, int]] = []
+    trackers: dict = {}
+    for path in tqdm(sources, desc=f"{role} faces", unit="source", disable=not progress):
+        mult = 4 if path.suffix.lower() in IMAGE_SUFFIXES else 1
+        for frame, faces in _faces_in(path, trackers):
+            if not faces:
+                continue
+            frames.append(frame)
+            for face in faces:
+                rects = [(face.roi, False)] if role == "face_mesh" else _eye_rects(face.landmarks, pipeline)
+                items += [(len(frames) - 1, rect, flip, mult) for rect, flip in rects]
+    return frames, items
+
+
+def jittered_crops(role: str, frames: list[np.ndarray], items: list[tuple[int, roi_mod.Rect, bool, int]],
+                   seed: int, aug: Augment = Augment(), copies: int = 1, progress: bool = False) -> np.ndarray:
+    """``copies * multiplier`` jittered, augmented crops (N, S, S, 3) uint8 RGB per item of :func:`face_rects`."""
+    size = CROP_SIZE[role]
+    rng = np.random.default_rng(seed)
+    crops: list[np.ndarray] = []
+    for fi, rect, flip, mult in tqdm(items, desc=f"{role} crops", unit="face", disable=not progress):
+        for _ in range(copies * mult):
+            r = _jitter(rect, rng, aug)
+            if role == "face_mesh" and rng.random() < aug.background_fraction:  # no face: beside it
+                ang = rng.uniform(0, 2 * np.pi)
+                r = roi_mod.Rect(r.center_x_px + np.cos(ang) * 1.2 * r.width_px,
+                                 r.center_y_px + np.sin(ang) * 1.2 * r.width_px,
+                                 r.width_px, r.height_px, r.rotation_rad)
+            f = flip != (aug.flip and rng.random() < 0.5)
+            patch, _ = roi_mod.crop(frames[fi], r, (size, size), flip_horizontal=f, border_mode="replicate")
+            crops.append(photometric(patch, rng) if aug.color else patch)
+    return np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+
+
 def build_crops(role: str, sources: list[Path], seed: int, aug: Augment = Augment(), copies: int = 1,
                 progress: bool = True) -> np.ndarray:
     """Jittered, augmented model crops (N, S, S, 3) uint8 RGB for ``role`` from the faces in ``sources``.
 
     Videos give ``copies`` crops per face per frame; stills give ``4 * copies`` (they are few and add identities).
     """
-    from motionmask_export.build import pipeline_parameters
-
-    pipeline = pipeline_parameters()
-    size = CROP_SIZE[role]
-    rng = np.random.default_rng(seed)
-    crops: list[np.ndarray] = []
-    trackers: dict = {}
-    for path in tqdm(sources, desc=f"{role} crops", unit="source", disable=not progress):
-        n = copies * (4 if path.suffix.lower() in IMAGE_SUFFIXES else 1)
-        for frame, faces in _faces_in(path, trackers):
-            for face in faces:
-                rects = [(face.roi, False)] if role == "face_mesh" else _eye_rects(face.landmarks, pipeline)
-                for rect, flip in rects:
-                    for _ in range(n):
-                        r = _jitter(rect, rng, aug)
-                        if role == "face_mesh" and rng.random() < aug.background_fraction:  # no face: beside it
-                            ang = rng.uniform(0, 2 * np.pi)
-                            r = roi_mod.Rect(r.center_x_px + np.cos(ang) * 1.2 * r.width_px,
-                                             r.center_y_px + np.sin(ang) * 1.2 * r.width_px,
-                                             r.width_px, r.height_px, r.rotation_rad)
-                        f = flip != (aug.flip and rng.random() < 0.5)
-                        patch, _ = roi_mod.crop(frame, r, (size, size), flip_horizontal=f, border_mode="replicate")
-                        crops.append(photometric(patch, rng) if aug.color else patch)
-    if not crops:
+    crops = jittered_crops(role, *face_rects(role, sources, progress), seed, aug, copies)
+    if not len(crops):
         raise ValueError(f"no faces found in the {len(sources)} distillation sources")
-    return np.stack(crops)
+    return crops
 
 
 def teacher_inputs(crops: np.ndarray, role: str) -> torch.Tensor:
@@ -168,9 +189,11 @@ def teacher_labels(crops: np.ndarray, role: str, batch: int = 128, progress: boo
     return {n: np.concatenate(v) for n, v in outs.items()}
 
 
-def _key(role: str, sources: list[Path], seed: int, aug: Augment, copies: int) -> str:
-    files = [(str(p.relative_to(shared_data_dir())), p.stat().st_size) for p in sources]
-    blob = json.dumps([DATA_VERSION, role, files, seed, repr(aug), copies], sort_keys=True)
+def _key(role: str, sources: list[Path], seed: int, aug: Augment, copies: int, round_index: int = 0) -> str:
+    root = shared_data_dir()
+    files = [(str(p.relative_to(root) if p.is_relative_to(root) else p), p.stat().st_size) for p in sources]
+    key = [DATA_VERSION, role, files, seed, repr(aug), copies] + ([round_index] if round_index else [])
+    blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -183,17 +206,31 @@ def sources_digest(sources: list[Path]) -> str:
     return h.hexdigest()
 
 
+# Round r > 0 of a multi-round distillation draws its jitter from this seed offset (same faces, new crops).
+ROUND_SEED_STRIDE = 7919
+
+
 def distill_set(role: str, sources: list[Path], seed: int, aug: Augment = Augment(), copies: int = 1,
-                cache_dir: Path | None = None, progress: bool = True) -> dict[str, np.ndarray]:
-    """Crops + teacher labels for ``role`` from the sources (cached). Keys: ``crops`` and the outputs."""
+                cache_dir: Path | None = None, progress: bool = True, round_index: int = 0,
+                faces: dict | None = None) -> dict[str, np.ndarray]:
+    """Crops + teacher labels for ``role`` from the sources (cached). Keys: ``crops`` and the outputs.
+
+    ``round_index`` r > 0 gives the same faces with fresh jitter (seed ``seed + r * ROUND_SEED_STRIDE``); pass the
+    same ``faces`` dict to every round so the sources are tracked once (it memoises :func:`face_rects`).
+    """
     from motionmask.defaults import cache_root
 
     cache_dir = Path(cache_dir or cache_root() / "distill")
-    path = cache_dir / f"{role}-{_key(role, sources, seed, aug, copies)}.npz"
+    path = cache_dir / f"{role}-{_key(role, sources, seed, aug, copies, round_index)}.npz"
     if path.is_file():
         with np.load(path) as z:
             return dict(z)
-    crops = build_crops(role, sources, seed, aug, copies, progress)
+    faces = {} if faces is None else faces
+    if "rects" not in faces:
+        faces["rects"] = face_rects(role, sources, progress)
+    crops = jittered_crops(role, *faces["rects"], seed + round_index * ROUND_SEED_STRIDE, aug, copies, progress)
+    if not len(crops):
+        raise ValueError(f"no faces found in the {len(sources)} distillation sources")
     data = {"crops": crops, **teacher_labels(crops, role, progress=progress)}
     data["sources_sha256"] = np.array(sources_digest(sources))
     cache_dir.mkdir(parents=True, exist_ok=True)

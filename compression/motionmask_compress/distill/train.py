@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from functools import cache
 from importlib.resources import files
 
@@ -106,8 +107,14 @@ def predict(model: torch.nn.Module, crops: np.ndarray, role: str, batch: int = 1
 
 def train_student(student: torch.nn.Module, data: dict[str, np.ndarray], config: DistillConfig,
                   val: dict[str, np.ndarray] | None = None, device: torch.device | None = None,
-                  progress: bool = True) -> dict:
-    """Train ``student`` in place on ``data`` (crops + teacher outputs). Returns the training history."""
+                  progress: bool = True, round_data: Callable[[int], dict[str, np.ndarray]] | None = None) -> dict:
+    """Train ``student`` in place on ``data`` (crops + teacher outputs). Returns the training history.
+
+    With ``config.rounds`` R > 1, epoch e trains on round ``e * R // epochs``: round 0 is ``data``, round r > 0 is
+    ``round_data(r)`` (the same faces freshly jittered, same size), and one cosine schedule spans all of them.
+    """
+    if config.rounds > 1 and round_data is None:
+        raise ValueError(f"config.rounds={config.rounds} needs round_data (a set per round)")
     device = device or torch.device("cpu")
     role = student.role
     torch.manual_seed(config.seed)
@@ -115,6 +122,7 @@ def train_student(student: torch.nn.Module, data: dict[str, np.ndarray], config:
     student.to(device).train()
     crops = data["crops"]
     targets = [torch.from_numpy(data[n]) for n in student.output_names]
+    current_round = 0
     steps_per_epoch = max(1, len(crops) // config.batch_size)
     total = steps_per_epoch * config.epochs
     opt = torch.optim.AdamW(student.parameters(), lr=config.learning_rate, weight_decay=1e-4)
@@ -131,6 +139,14 @@ def train_student(student: torch.nn.Module, data: dict[str, np.ndarray], config:
     t0 = time.time()
     bar = tqdm(total=total, desc=f"distil {role}", unit="step", disable=not progress)
     for epoch in range(config.epochs):
+        r = epoch * config.rounds // config.epochs
+        if r != current_round:
+            fresh = round_data(r)
+            if len(fresh["crops"]) != len(crops):
+                raise ValueError(f"round {r} has {len(fresh['crops'])} crops, round 0 had {len(crops)}")
+            crops, current_round = fresh["crops"], r
+            targets = [torch.from_numpy(fresh[n]) for n in student.output_names]
+            del fresh
         order = rng.permutation(len(crops))
         running = 0.0
         for s in range(steps_per_epoch):
@@ -143,7 +159,7 @@ def train_student(student: torch.nn.Module, data: dict[str, np.ndarray], config:
             sched.step()
             running += float(loss.detach())
             bar.update(1)
-        row = {"epoch": epoch + 1, "loss": running / steps_per_epoch}
+        row = {"epoch": epoch + 1, "loss": running / steps_per_epoch, **({"round": r} if config.rounds > 1 else {})}
         last = epoch + 1 == config.epochs
         if val is not None and ((epoch + 1) % max(1, config.epochs // 10) == 0 or last):
             row["val_nme_pct"] = nme(role, predict(student, val["crops"], role, device=device), val)

@@ -88,6 +88,9 @@ class DistillConfig(StepConfig):
         width: fraction of the teacher's channels the student keeps in each channel group, or a map from a group's
             teacher channel count to its fraction (keep cheap low-resolution stages wider).
         copies: jittered crops per face per video frame (stills get 4x).
+        rounds: how many freshly jittered crop sets the epochs are spread over (1: one set, seen every epoch; R: a
+            new set of the same faces with new rotations/scales/shifts/flips/colours every epochs/R epochs, so the
+            student sees R times as many distinct crops for the same training time plus R-1 teacher labelings).
     """
 
     kind: ClassVar[str] = "distill"
@@ -103,8 +106,11 @@ class DistillConfig(StepConfig):
     train_images: tuple[str, ...] = ()
     width: float | Mapping[int, float] = 0.5
     copies: int = 1
+    rounds: int = 1
 
     def __post_init__(self):
+        if not 1 <= self.rounds <= max(1, self.epochs):
+            raise RecipeError(f"DistillConfig.rounds must be in [1, epochs={self.epochs}], got {self.rounds}")
         values = self.width.values() if isinstance(self.width, Mapping) else [self.width]
         if not all(0.0 < float(v) <= 1.0 for v in values):
             raise RecipeError(f"DistillConfig.width must be in (0, 1], got {self.width}")
