@@ -5,6 +5,10 @@ accurate than onnxruntime's ``quantize_static`` on the landmark network. Symmetr
 PERFORMANCE preset, asymmetric ones to MIXED. Module-type overrides of ``None`` (keep float) become NNCF's ignored
 scope by ONNX op type; per-name overrides need the torch-module -> ONNX-node map, which this first version does not
 have, so it refuses them with a clear error instead of ignoring them.
+
+``activations: None`` (or ``weights.weight_only``) is weight-only int8: each Conv/ConvTranspose/Gemm/MatMul weight
+initializer is stored as int8 (symmetric, per output channel) behind a DequantizeLinear; activations stay float. That
+is what the TFLite lowering does for the same intent; NNCF's own weight compression covers MatMul only.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ TORCH_TO_ONNX_OPS = {"Conv2d": ("Conv",), "PReLU": ("PRelu",), "Linear": ("Gemm"
 
 def quantize_onnx(model: onnx.ModelProto | str | Path, calibration: Sequence[np.ndarray],
                   config: PtqConfig = PtqConfig()) -> onnx.ModelProto:
-    """Quantize a single-input ONNX model to int8 (weights per channel, activations per tensor).
+    """Quantize a single-input ONNX model to int8 (weights per channel, activations per tensor, or weight-only).
 
     Args:
         model: the FP32 ONNX model (or its path); not modified.
@@ -35,17 +39,22 @@ def quantize_onnx(model: onnx.ModelProto | str | Path, calibration: Sequence[np.
         A new ONNX model with QuantizeLinear/DequantizeLinear pairs.
 
     Raises:
-        RecipeError: an intent this lowering cannot express (non-int8 weights, weight-only, per-name overrides,
+        RecipeError: an intent this lowering cannot express (non-int8 weights, per-name overrides,
             int8 overrides that differ from the global spec).
     """
     import nncf
 
-    if config.weights is None or config.weights.dtype != "int8" or config.weights.weight_only:
-        raise RecipeError("NNCF ONNX lowering supports int8 weights with int8 activations only")
-    if config.activations is None or config.activations.dtype != "int8":
-        raise RecipeError("NNCF ONNX lowering needs int8 activations (weight-only is the TFLite lowering's job)")
+    if config.weights is None or config.weights.dtype != "int8":
+        raise RecipeError("the ONNX lowering supports int8 weights only")
     if config.module_name_overrides:
         raise RecipeError("per-module-name overrides are not lowered to ONNX yet (no torch -> ONNX node map)")
+    if config.activations is None or config.weights.weight_only:
+        proto = onnx.load(str(model)) if isinstance(model, str | Path) else model
+        skip = {op for t, spec in config.module_type_overrides.items() if spec is None
+                for op in TORCH_TO_ONNX_OPS.get(t, ())}
+        return weight_only_int8(proto, skip)
+    if config.activations.dtype != "int8":
+        raise RecipeError("NNCF ONNX lowering needs int8 activations (or None: weight-only)")
     ignored_types = []
     for type_name, spec in config.module_type_overrides.items():
         if spec is None:
@@ -66,3 +75,51 @@ def quantize_onnx(model: onnx.ModelProto | str | Path, calibration: Sequence[np.
     preset = nncf.QuantizationPreset.PERFORMANCE if config.activations.symmetric else nncf.QuantizationPreset.MIXED
     kwargs = {"ignored_scope": nncf.IgnoredScope(types=ignored_types)} if ignored_types else {}
     return nncf.quantize(proto, dataset, preset=preset, subset_size=len(samples), **kwargs)
+
+
+# op type -> (index of its weight input, axis of the output channels in that weight)
+_WEIGHT_INPUTS = {"Conv": (1, 0), "ConvTranspose": (1, 1), "Gemm": (1, 0), "MatMul": (1, 1)}
+
+
+def weight_only_int8(model: onnx.ModelProto, skip_ops: set[str] = frozenset()) -> onnx.ModelProto:
+    """A copy of ``model`` whose Conv/ConvTranspose/Gemm/MatMul float32 weight initializers (2-D or more) are int8,
+    symmetric per output channel, each behind a DequantizeLinear (float compute, int8 storage)."""
+    from onnx import helper, numpy_helper
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    inits = {t.name: t for t in graph.initializer}
+    new_nodes, done = [], {}
+    for node in graph.node:
+        spec = _WEIGHT_INPUTS.get(node.op_type)
+        if spec is not None and node.op_type not in skip_ops and len(node.input) > spec[0]:
+            idx, axis = spec
+            if node.op_type == "Gemm":  # B is (K, N), or (N, K) with transB
+                axis = 0 if any(a.name == "transB" and a.i == 1 for a in node.attribute) else 1
+            wname = node.input[idx]
+            t = inits.get(wname)
+            if t is not None and t.data_type == onnx.TensorProto.FLOAT and len(t.dims) >= 2:
+                if wname not in done:
+                    w = numpy_helper.to_array(t).astype(np.float32)
+                    red = tuple(i for i in range(w.ndim) if i != axis)
+                    scale = np.maximum(np.abs(w).max(axis=red), 1e-12) / 127.0
+                    shape = [1] * w.ndim
+                    shape[axis] = -1
+                    q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
+                    base = f"{wname}_w8"
+                    graph.initializer.extend([numpy_helper.from_array(q, base),
+                                              numpy_helper.from_array(scale.astype(np.float32), f"{base}_scale"),
+                                              numpy_helper.from_array(np.zeros_like(scale, np.int8), f"{base}_zp")])
+                    new_nodes.append(helper.make_node("DequantizeLinear", [base, f"{base}_scale", f"{base}_zp"],
+                                                      [f"{base}_dq"], name=f"{base}_dequantize", axis=axis))
+                    done[wname] = f"{base}_dq"
+                node.input[idx] = done[wname]
+        new_nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    still_read = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    for name in done:  # drop the float copies nothing reads any more
+        if name not in still_read:
+            graph.initializer.remove(inits[name])
+    return out
