@@ -48,13 +48,6 @@ def quantize_onnx(model: onnx.ModelProto | str | Path, calibration: Sequence[np.
         raise RecipeError("the ONNX lowering supports int8 weights only")
     if config.module_name_overrides:
         raise RecipeError("per-module-name overrides are not lowered to ONNX yet (no torch -> ONNX node map)")
-    if config.activations is None or config.weights.weight_only:
-        proto = onnx.load(str(model)) if isinstance(model, str | Path) else model
-        skip = {op for t, spec in config.module_type_overrides.items() if spec is None
-                for op in TORCH_TO_ONNX_OPS.get(t, ())}
-        return weight_only_int8(proto, skip)
-    if config.activations.dtype != "int8":
-        raise RecipeError("NNCF ONNX lowering needs int8 activations (or None: weight-only)")
     ignored_types = []
     for type_name, spec in config.module_type_overrides.items():
         if spec is None:
@@ -63,6 +56,10 @@ def quantize_onnx(model: onnx.ModelProto | str | Path, calibration: Sequence[np.
             ignored_types += TORCH_TO_ONNX_OPS[type_name]
         elif spec != config.weights:
             raise RecipeError(f"module type {type_name!r}: only None (keep float) or the global spec is supported")
+    if config.activations is None or config.weights.weight_only:
+        return weight_only_int8(onnx.load(str(model)) if isinstance(model, str | Path) else model, set(ignored_types))
+    if config.activations.dtype != "int8":
+        raise RecipeError("NNCF ONNX lowering needs int8 activations (or None: weight-only)")
     proto = onnx.load(str(model)) if isinstance(model, str | Path) else model
     inputs = [i.name for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]
     if len(inputs) != 1:
