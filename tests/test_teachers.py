@@ -99,3 +99,54 @@ def test_teacher_runs_on_cuda():
         cpu = mesh(x)[0]
         gpu = mesh.cuda()(x.cuda())[0].cpu()
     assert torch.allclose(cpu, gpu, atol=1e-2)
+
+
+def _op_counts(path) -> dict[str, int]:
+    from collections import Counter
+
+    from ai_edge_litert import schema_py_generated as s
+
+    names = {v: k for k, v in vars(s.BuiltinOperator).items() if not k.startswith("_")}
+    model = s.Model.GetRootAsModel(path.read_bytes(), 0)
+    graph = model.Subgraphs(0)
+    counts = Counter()
+    for i in range(graph.OperatorsLength()):
+        code = model.OperatorCodes(graph.Operators(i).OpcodeIndex())
+        counts[names[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())]] += 1
+    return dict(counts)
+
+
+@pytest.mark.parametrize("name", ["face_mesh_teacher", "iris_teacher"])
+def test_export_form_is_the_same_function(name, real_faces):
+    """The TFLite export form (no NCHW pads, PReLU as max/min) gives the plain graph's outputs on real faces,
+    for layers whose PReLU slopes are all <= 1, all > 1, and mixed; the module it is taken from is unchanged."""
+    model = create_model(name)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    twin = model.export_form()
+    kinds = {step.kind for step in twin.net._steps}
+    assert "pad" not in kinds and "module" in kinds and {"prelu_max", "prelu_mixed"} <= kinds
+    size = 192 if name == "face_mesh_teacher" else 64
+    x = torch.from_numpy(np.concatenate([_nchw(_square(img, size), 0, 1) for img in real_faces]))
+    with torch.no_grad():
+        for a, b in zip(model(x), twin(x)):
+            assert torch.allclose(a, b, rtol=1e-5, atol=1e-3), float((a - b).abs().max())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert {step.kind for step in model.net._steps} >= {"pad", "module"}
+
+
+def test_tflite_export_has_no_layout_transposes(tmp_path, real_faces):
+    """litert-torch keeps F.pad in NCHW (two TRANSPOSEs per pad) and splits PReLU into four ops; the exporter's
+    export form leaves only the output reshape's TRANSPOSE, and the file computes the teacher's function."""
+    from motionmask_export.build import _teacher_preprocessing
+    from motionmask_export.exporters import get_exporter
+
+    model = create_model("face_mesh_teacher")
+    x = _nchw(_square(real_faces[0], 192), 0, 1)
+    art = get_exporter("tflite")(model, torch.from_numpy(x), tmp_path / "m.tflite", "fp32",
+                                 _teacher_preprocessing("face_mesh"))
+    ops = _op_counts(art.path)
+    assert ops.get("TRANSPOSE", 0) <= 1 and "PAD" not in ops and "SUB" not in ops, ops
+    out = art.open()(x)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x))[0].numpy()
+    assert np.abs(out["landmarks"].reshape(ref.shape) - ref).max() < LANDMARK_TOL_PX

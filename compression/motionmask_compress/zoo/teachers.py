@@ -8,6 +8,8 @@ wheel, see ``weights.py``) and names its outputs as the bundle does. Inputs are 
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -34,6 +36,13 @@ class Teacher(nn.Module):
     def input_shape(self) -> tuple[int, int, int, int]:
         h, w = self.spec["input"]["size"]
         return (1, 3, h, w)
+
+    def export_form(self) -> Teacher:
+        """An equivalent copy for TFLite export (:meth:`TFLiteGraphModule.export_form`); this one is unchanged."""
+        twin = copy.copy(self)
+        twin._modules = dict(self._modules)
+        twin.net = self.net.export_form()
+        return twin
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outs = self.net(image)

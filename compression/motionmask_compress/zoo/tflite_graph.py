@@ -13,6 +13,7 @@ NCHW; outputs keep the shapes the TFLite model declares.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 
@@ -256,6 +257,63 @@ class TFLiteGraphModule(nn.Module):
         else:
             raise NotImplementedError(f"TFLite op {kind} is not supported by TFLiteGraphModule")
 
+    # ---- export form ----------------------------------------------------------------------------------------------
+    def export_form(self) -> TFLiteGraphModule:
+        """An equivalent copy whose ops lower to TFLite without layout transposes and with fewer element-wise ops.
+
+        litert-torch (0.10) keeps ``F.pad`` in NCHW, so every TF-SAME strided conv (pad one pixel after) and every
+        channel pad of a residual costs two TRANSPOSEs; and it decomposes PReLU into RELU, MUL, MUL, SUB. Here:
+        - a conv padded (p, p+1) per spatial dim becomes a conv one tap larger there, its first tap zero, padded
+          (p+1, p+1) symmetrically: the same products, and litert-torch lowers it to SAME padding, no PAD op;
+        - a pad of channels only (the residual of a widening block) becomes a 1x1 conv with identity weights: exact,
+          and no zero constant stored in the file (a concatenation with zeros stores one per pad);
+        - PReLU becomes ``max(x, a*x)`` when every slope a <= 1, ``a*min(x/a, x)`` when every a > 1, and
+          ``x + (a-1)*min(x, 0)`` otherwise (2, 3 and 3 ops; exact, exact up to rounding, up to rounding).
+        The module this is called on is not changed. Used by the TFLite exporter; training uses the plain form.
+        """
+        net = copy.deepcopy(self)
+        with torch.no_grad():
+            h, w, c = self.input_shape_nhwc[1:]
+            channels = {i: t.shape[1] for i, t in self.run_all(torch.zeros(1, c, h, w)).items() if t.dim() == 4}
+        for step in net._steps:
+            if step.kind == "conv" and step.params["pads"] is not None:
+                conv: nn.Conv2d = getattr(net, step.module)
+                pl, pr, pt, pb = step.params["pads"]
+                if conv.dilation != (1, 1) or pr - pl not in (0, 1) or pb - pt not in (0, 1):
+                    continue
+                grow_h, grow_w = pb - pt, pr - pl
+                kh, kw = conv.kernel_size
+                new = nn.Conv2d(conv.in_channels, conv.out_channels, (kh + grow_h, kw + grow_w), conv.stride,
+                                (pb, pr), 1, conv.groups, bias=conv.bias is not None)
+                with torch.no_grad():
+                    new.weight.zero_()
+                    new.weight[:, :, grow_h:, grow_w:] = conv.weight
+                    if conv.bias is not None:
+                        new.bias.copy_(conv.bias)
+                setattr(net, step.module, new)
+                step.params = {**step.params, "pads": None}
+            elif step.kind == "pad" and not any(step.params["pads"][:5]):
+                c_in = channels[step.inputs[0]]
+                eye = nn.Conv2d(c_in, c_in + step.params["pads"][5], 1, bias=False)
+                with torch.no_grad():
+                    eye.weight.zero_()
+                    eye.weight[:c_in, :, 0, 0] = torch.eye(c_in)
+                name = net._unique(f"channel_pad_{step.output}")
+                net.add_module(name, eye)
+                step.kind, step.module = "module", name
+            elif step.kind == "module" and isinstance(getattr(net, step.module), nn.PReLU):
+                a = getattr(net, step.module).weight.detach().reshape(1, -1, 1, 1).clone()
+                if bool((a <= 1).all()):
+                    form, slope = "prelu_max", a
+                elif bool((a > 1).all()):
+                    form, slope = "prelu_min", a
+                else:
+                    form, slope = "prelu_mixed", a - 1
+                delattr(net, step.module)
+                net.register_buffer(step.module, slope)
+                step.kind = form
+        return net
+
     # ---- execution ------------------------------------------------------------------------------------------------
     @staticmethod
     def _activate(x: torch.Tensor, act: int) -> torch.Tensor:
@@ -309,6 +367,13 @@ class TFLiteGraphModule(nn.Module):
                 y = F.avg_pool2d(x, p["k"], p["s"])
             elif step.kind == "pad":
                 y = F.pad(x, p["pads"])
+            elif step.kind == "prelu_max":
+                y = torch.maximum(x, x * getattr(self, step.module))
+            elif step.kind == "prelu_min":
+                a = getattr(self, step.module)
+                y = torch.minimum(x / a, x) * a
+            elif step.kind == "prelu_mixed":
+                y = x + torch.clamp(x, max=0.0) * getattr(self, step.module)
             elif step.kind == "reshape":
                 if x.dim() == 4:
                     x = x.permute(0, 2, 3, 1)

@@ -75,6 +75,8 @@ def export_tflite(model: torch.nn.Module, example: torch.Tensor, out_path: Path,
     output_names = list(output_names or model.output_names)
     out_path = Path(out_path)
     fp32_path = out_path if precision == "fp32" else out_path.with_suffix(".fp32.tmp.tflite")
+    if hasattr(model, "export_form"):  # the same function without NCHW pads and 4-op PReLUs (no TRANSPOSEs)
+        model = model.export_form()
     litert_torch.convert(model.eval(), (example,)).export(str(fp32_path))
     if precision == "fp16":
         from ai_edge_quantizer import quantizer
