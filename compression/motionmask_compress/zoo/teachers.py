@@ -37,11 +37,11 @@ class Teacher(nn.Module):
         h, w = self.spec["input"]["size"]
         return (1, 3, h, w)
 
-    def export_form(self) -> Teacher:
+    def export_form(self, **rewrites: bool) -> Teacher:
         """An equivalent copy for TFLite export (:meth:`TFLiteGraphModule.export_form`); this one is unchanged."""
         twin = copy.copy(self)
         twin._modules = dict(self._modules)
-        twin.net = self.net.export_form()
+        twin.net = self.net.export_form(**rewrites)
         return twin
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -258,7 +258,8 @@ class TFLiteGraphModule(nn.Module):
             raise NotImplementedError(f"TFLite op {kind} is not supported by TFLiteGraphModule")
 
     # ---- export form ----------------------------------------------------------------------------------------------
-    def export_form(self) -> TFLiteGraphModule:
+    def export_form(self, spatial_pads: bool = True, channel_pads: bool = True, prelu: bool = True
+                    ) -> TFLiteGraphModule:
         """An equivalent copy whose ops lower to TFLite without layout transposes and with fewer element-wise ops.
 
         litert-torch (0.10) keeps ``F.pad`` in NCHW, so every TF-SAME strided conv (pad one pixel after) and every
@@ -269,14 +270,15 @@ class TFLiteGraphModule(nn.Module):
           and no zero constant stored in the file (a concatenation with zeros stores one per pad);
         - PReLU becomes ``max(x, a*x)`` when every slope a <= 1, ``a*min(x/a, x)`` when every a > 1, and
           ``x + (a-1)*min(x, 0)`` otherwise (2, 3 and 3 ops; exact, exact up to rounding, up to rounding).
-        The module this is called on is not changed. Used by the TFLite exporter; training uses the plain form.
+        Each rewrite can be turned off (``spatial_pads``, ``channel_pads``, ``prelu``). The module this is called on
+        is not changed. Used by the exporters; training uses the plain form.
         """
         net = copy.deepcopy(self)
         with torch.no_grad():
             h, w, c = self.input_shape_nhwc[1:]
             channels = {i: t.shape[1] for i, t in self.run_all(torch.zeros(1, c, h, w)).items() if t.dim() == 4}
         for step in net._steps:
-            if step.kind == "conv" and step.params["pads"] is not None:
+            if spatial_pads and step.kind == "conv" and step.params["pads"] is not None:
                 conv: nn.Conv2d = getattr(net, step.module)
                 pl, pr, pt, pb = step.params["pads"]
                 if conv.dilation != (1, 1) or pr - pl not in (0, 1) or pb - pt not in (0, 1):
@@ -292,7 +294,7 @@ class TFLiteGraphModule(nn.Module):
                         new.bias.copy_(conv.bias)
                 setattr(net, step.module, new)
                 step.params = {**step.params, "pads": None}
-            elif step.kind == "pad" and not any(step.params["pads"][:5]):
+            elif channel_pads and step.kind == "pad" and not any(step.params["pads"][:5]):
                 c_in = channels[step.inputs[0]]
                 eye = nn.Conv2d(c_in, c_in + step.params["pads"][5], 1, bias=False)
                 with torch.no_grad():
@@ -301,7 +303,7 @@ class TFLiteGraphModule(nn.Module):
                 name = net._unique(f"channel_pad_{step.output}")
                 net.add_module(name, eye)
                 step.kind, step.module = "module", name
-            elif step.kind == "module" and isinstance(getattr(net, step.module), nn.PReLU):
+            elif prelu and step.kind == "module" and isinstance(getattr(net, step.module), nn.PReLU):
                 a = getattr(net, step.module).weight.detach().reshape(1, -1, 1, 1).clone()
                 if bool((a <= 1).all()):
                     form, slope = "prelu_max", a

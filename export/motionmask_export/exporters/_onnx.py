@@ -49,6 +49,8 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, out_path: Path, p
     output_names = list(output_names or model.output_names)
     out_path = Path(out_path)
     tmp = out_path.with_suffix(".tmp.onnx")
+    if hasattr(model, "export_form"):  # PReLU as max/min of x and a*x: ORT's PRelu with a per-channel slope is slow
+        model = model.export_form(spatial_pads=False, channel_pads=False)  # ORT fuses these Pads into the Conv
     program = torch.onnx.export(model, (example,), dynamo=True, opset_version=OPSET, input_names=list(input_names),
                                 output_names=output_names, external_data=False, verbose=False)
     program.save(str(tmp))
