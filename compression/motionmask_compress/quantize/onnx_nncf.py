@@ -21,8 +21,9 @@ import onnx
 
 from motionmask_compress.recipes import PtqConfig, RecipeError
 
-# torch module type -> ONNX op types it exports to (dynamo exporter, opset 18)
-TORCH_TO_ONNX_OPS = {"Conv2d": ("Conv",), "PReLU": ("PRelu",), "Linear": ("Gemm", "MatMul"),
+# torch module type -> ONNX op types it exports to (dynamo exporter, opset 18). PReLU: the exporter writes the
+# export form's max/min of x and a*x (Max, Min, Mul, Clip; its Add is shared with the residual adds, so not listed)
+TORCH_TO_ONNX_OPS = {"Conv2d": ("Conv",), "PReLU": ("PRelu", "Max", "Min", "Mul", "Clip"), "Linear": ("Gemm", "MatMul"),
                      "ConvTranspose2d": ("ConvTranspose",)}
 
 

@@ -18,9 +18,10 @@ import numpy as np
 
 from motionmask_compress.recipes import PtqConfig, QuantSpec, RecipeError
 
-# torch module type -> TFLite ops it converts to (litert-torch)
+# torch module type -> TFLite ops it converts to (litert-torch; PReLU: the exporter's export form, max/min of x and
+# a*x, whose ADD is shared with the residual adds and so not listed)
 TORCH_TO_TFLITE_OPS = {"Conv2d": ("CONV_2D", "DEPTHWISE_CONV_2D"), "Linear": ("FULLY_CONNECTED",),
-                       "PReLU": ("PRELU",)}
+                       "PReLU": ("PRELU", "MAXIMUM", "MINIMUM", "MUL")}
 _GRANULARITY = {"per_channel": "CHANNELWISE", "per_tensor": "TENSORWISE"}
 
 
