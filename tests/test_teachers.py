@@ -132,6 +132,15 @@ def test_export_form_is_the_same_function(name, real_faces):
             assert torch.allclose(a, b, rtol=1e-5, atol=1e-3), float((a - b).abs().max())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert {step.kind for step in model.net._steps} >= {"pad", "module"}
+    # no shipped layer has every slope > 1: make one so
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.PReLU))
+    with torch.no_grad():
+        first.weight.uniform_(1.1, 1.6)
+    twin = model.export_form()
+    assert "prelu_min" in {step.kind for step in twin.net._steps}
+    with torch.no_grad():
+        for a, b in zip(model(x), twin(x)):
+            assert torch.allclose(a, b, rtol=1e-5, atol=1e-3), float((a - b).abs().max())
 
 
 def test_tflite_export_has_no_layout_transposes(tmp_path, real_faces):

@@ -38,7 +38,7 @@ class Teacher(nn.Module):
         return (1, 3, h, w)
 
     def export_form(self, **rewrites: bool) -> Teacher:
-        """An equivalent copy for TFLite export (:meth:`TFLiteGraphModule.export_form`); this one is unchanged."""
+        """An equivalent copy for the exporters (:meth:`TFLiteGraphModule.export_form`); this one is unchanged."""
         twin = copy.copy(self)
         twin._modules = dict(self._modules)
         twin.net = self.net.export_form(**rewrites)

@@ -268,8 +268,8 @@ class TFLiteGraphModule(nn.Module):
           (p+1, p+1) symmetrically: the same products, and litert-torch lowers it to SAME padding, no PAD op;
         - a pad of channels only (the residual of a widening block) becomes a 1x1 conv with identity weights: exact,
           and no zero constant stored in the file (a concatenation with zeros stores one per pad);
-        - PReLU becomes ``max(x, a*x)`` when every slope a <= 1, ``a*min(x/a, x)`` when every a > 1, and
-          ``x + (a-1)*min(x, 0)`` otherwise (2, 3 and 3 ops; exact, exact up to rounding, up to rounding).
+        - PReLU becomes ``max(x, a*x)`` when every slope a <= 1, ``min(x, a*x)`` when every a > 1 (two ops, exact),
+          and ``x + (a-1)*min(x, 0)`` otherwise (three ops, equal up to rounding).
         Each rewrite can be turned off (``spatial_pads``, ``channel_pads``, ``prelu``). The module this is called on
         is not changed. Used by the exporters; training uses the plain form.
         """
@@ -372,8 +372,7 @@ class TFLiteGraphModule(nn.Module):
             elif step.kind == "prelu_max":
                 y = torch.maximum(x, x * getattr(self, step.module))
             elif step.kind == "prelu_min":
-                a = getattr(self, step.module)
-                y = torch.minimum(x / a, x) * a
+                y = torch.minimum(x, x * getattr(self, step.module))
             elif step.kind == "prelu_mixed":
                 y = x + torch.clamp(x, max=0.0) * getattr(self, step.module)
             elif step.kind == "reshape":
