@@ -201,27 +201,36 @@ def table(reports: list[dict]) -> str:
 
 
 def tradeoff_png(reports: list[dict]) -> bytes:
-    """Size (KB) vs NME (% vs teacher), marker area ~ 1-thread latency, one colour per target."""
+    """Size (KB) vs NME (% vs teacher), one panel per model role (their NME units differ), one colour per target;
+    filled markers passed the clinical gates, hollow ones failed them; labels give the 1-thread speed-up."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = summary_rows(reports)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for target, colour in zip(TARGETS, ("tab:blue", "tab:orange", "tab:green")):
-        sel = [r for r in rows if r["target"] == target]
-        if not sel:
-            continue
-        size = [40 + 30 * (r["ms_1t"] or 1.0) for r in sel]
-        ax.scatter([r["kb"] for r in sel], [r["nme_pct"] for r in sel], s=size, c=colour, alpha=0.6, label=target)
-        for r in sel:
-            ax.annotate(r["recipe"], (r["kb"], r["nme_pct"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
-    ax.set_xlabel("artifact size (KB)")
-    ax.set_ylabel("NME vs FP32 teacher (%)")
-    ax.set_title("size / accuracy / latency (marker area ~ 1-thread latency)")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    roles = {rep["recipe"]["name"]: rep.get("role", rep["recipe"]["name"]) for rep in reports}
+    panels = sorted(set(roles.values()))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
+    for ax, role in zip(axes[0], panels):
+        for target, colour in zip(TARGETS, ("tab:blue", "tab:orange", "tab:green")):
+            sel = [r for r in rows if r["target"] == target and roles[r["recipe"]] == role]
+            for r in sel:
+                ok = r["gates"] == "passed"
+                ax.scatter([r["kb"]], [r["nme_pct"]], s=70, edgecolors=colour, linewidths=1.8,
+                           facecolors=colour if ok else "none")
+                speed = "" if r["speedup_1t"] is None else f" {r['speedup_1t']:.2f}×"
+                ax.annotate(f"{r['recipe']}{speed}", (r["kb"], r["nme_pct"]), fontsize=6.5, xytext=(4, 4),
+                            textcoords="offset points")
+            if sel:
+                ax.plot([], [], "o", color=colour, label=target)  # legend entry: the target's colour only
+        ax.legend(fontsize=7)
+        ax.set_title(role, fontsize=10)
+        ax.set_xlabel("artifact size (KB)")
+        ax.set_ylabel("NME vs FP32 teacher (%, the role's own unit)")
+        ax.grid(alpha=0.3)
+    fig.suptitle("size / accuracy / speed-up (1 thread, × teacher); filled = clinical gates passed, hollow = failed",
+                 fontsize=9)
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=110)
