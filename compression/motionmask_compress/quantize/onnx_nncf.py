@@ -57,11 +57,11 @@ def quantize_onnx(model: onnx.ModelProto | str | Path, calibration: Sequence[np.
             ignored_types += TORCH_TO_ONNX_OPS[type_name]
         elif spec != config.weights:
             raise RecipeError(f"module type {type_name!r}: only None (keep float) or the global spec is supported")
+    proto = onnx.load(str(model)) if isinstance(model, str | Path) else model
     if config.activations is None or config.weights.weight_only:
-        return weight_only_int8(onnx.load(str(model)) if isinstance(model, str | Path) else model, set(ignored_types))
+        return weight_only_int8(proto, set(ignored_types))
     if config.activations.dtype != "int8":
         raise RecipeError("NNCF ONNX lowering needs int8 activations (or None: weight-only)")
-    proto = onnx.load(str(model)) if isinstance(model, str | Path) else model
     inputs = [i.name for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]
     if len(inputs) != 1:
         raise RecipeError(f"expected a single-input model, got inputs {inputs}")
