@@ -1,8 +1,9 @@
 """De-identification throughput (mask or swap mode) on a 512x512 single-face video, one inference thread per model.
 
 Runs in one process, on the same decoded frames, per bundle: tracking alone (the baseline), then the whole
-FaceDeidentifier (tracking + fail-closed detector scan + geometry + rendering + compositing), and prints frames/s,
-ms/frame per stage and the ratio to tracking alone. For "one core" run it under ``taskset -c 0``:
+FaceDeidentifier (tracking + fail-closed detector scan + geometry + rendering + compositing), with and without
+reuse of unchanged tiles in the scan (``reuse_unchanged_tiles``), and prints frames/s, ms/frame, the ratio to
+tracking alone and the scan's tiles per frame (detector runs + reused). For "one core" run it under ``taskset -c 0``:
 
     taskset -c 0 .venv/bin/python benchmarks/deid_benchmark.py [--video V] [--frames 300] [--bundle B ...]
 
@@ -62,13 +63,16 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--bundle", type=Path, action="append")
     ap.add_argument("--mode", choices=("mask", "swap"), default="mask")
+    ap.add_argument("--reuse", nargs="+", choices=("on", "off"), default=["on", "off"],
+                    help="tile reuse of the fail-closed scan (reuse_unchanged_tiles); default: both, in this order")
     ap.add_argument("--source", help="swap mode: source face .npz (default: the one `make setup` builds)")
     args = ap.parse_args(argv)
     frames, source = frames_of(args.video, args.frames)
     ts = [1000.0 * i / 30.0 for i in range(len(frames))]
     print(f"mode {args.mode}; input: {source}, {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}; "
           f"1 thread per model; CPU affinity {len(os.sched_getaffinity(0))} core(s)")
-    print(f"{'bundle':<32}{'tracking fps':>14}{'deidentify fps':>16}{'ms/frame':>10}{'ratio':>8}")
+    print(f"{'bundle':<32}{'tile reuse':>11}{'tracking fps':>14}{'deidentify fps':>16}{'ms/frame':>10}{'ratio':>8}"
+          f"{'tiles/frame':>13}")
     for bundle in args.bundle or default_bundles():
         opts = FaceTrackerOptions(bundle_path=str(bundle), running_mode=RunningMode.VIDEO, num_threads=1)
         with FaceTracker.create_from_options(opts) as tracker:
@@ -77,17 +81,23 @@ def main(argv=None) -> int:
             for f, t in zip(frames, ts):
                 tracker.track_for_video(f, t)
             track_s = time.perf_counter() - t0
-        dopts = FaceDeidentifierOptions(base_options=BaseOptions(bundle_path=str(bundle), num_threads=1),
-                                        running_mode=RunningMode.VIDEO, mode=Mode(args.mode), source_path=args.source)
-        with FaceDeidentifier.create_from_options(dopts) as deid:
-            deid.deidentify_for_video(frames[0], -1.0)
-            t0 = time.perf_counter()
-            for f, t in zip(frames, ts):
-                deid.deidentify_for_video(f, t)
-            deid_s = time.perf_counter() - t0
-        n = len(frames)
-        print(f"{bundle.name:<32}{n / track_s:>14.1f}{n / deid_s:>16.1f}{1000 * deid_s / n:>10.1f}"
-              f"{track_s / deid_s:>8.2f}")
+        for reuse in args.reuse:
+            dopts = FaceDeidentifierOptions(base_options=BaseOptions(bundle_path=str(bundle), num_threads=1),
+                                            running_mode=RunningMode.VIDEO, mode=Mode(args.mode),
+                                            source_path=args.source, reuse_unchanged_tiles=reuse == "on")
+            with FaceDeidentifier.create_from_options(dopts) as deid:
+                deid.deidentify_for_video(frames[0], -1.0)
+                before = deid.scan_stats
+                t0 = time.perf_counter()
+                for f, t in zip(frames, ts):
+                    deid.deidentify_for_video(f, t)
+                deid_s = time.perf_counter() - t0
+                after = deid.scan_stats
+            n = len(frames)
+            scanned = after["scanned"] - before["scanned"]
+            tiles = f"{scanned / n:.1f}+{(after['reused'] - before['reused']) / n:.1f}" if reuse == "on" else "all"
+            print(f"{bundle.name:<32}{reuse:>11}{n / track_s:>14.1f}{n / deid_s:>16.1f}{1000 * deid_s / n:>10.1f}"
+                  f"{track_s / deid_s:>8.2f}{tiles:>13}")
     return 0
 
 

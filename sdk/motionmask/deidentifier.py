@@ -22,6 +22,7 @@ import numpy as np
 
 from motionmask.errors import InvalidInputError, RunningModeError
 from motionmask.render.compose import FailClosedPolicy, cover, cover_all, face_region
+from motionmask.tracking.scan import TileScanCache
 from motionmask.tracking.tracker import FaceTracker, FaceTrackerOptions, RunningMode, TrackedFace
 
 __all__ = ["BaseOptions", "DeidentifiedFace", "FaceDeidentifier", "FaceDeidentifierOptions",
@@ -64,6 +65,10 @@ class FaceDeidentifierOptions:
             "fill" (solid grey).
         avatar_only: draw the masks on a plain background instead of the frame (an "avatar video": nothing of
             the original frame is shown; a frame without a face is plain background).
+        reuse_unchanged_tiles: VIDEO / LIVE_STREAM: a tile of the fail-closed detector scan whose pixels outside the
+            replaced faces' regions have not changed since its last scan (8x8-block means within 6/255, at most 10
+            frames) reuses that scan's detections instead of running the detector again
+            (:class:`motionmask.tracking.scan.TileScanCache`). False: every tile is scanned on every frame.
         result_callback: LIVE_STREAM only: called with (result, image, timestamp_ms).
     """
 
@@ -77,6 +82,7 @@ class FaceDeidentifierOptions:
     cover_frames_without_face: bool = True
     cover_mode: str = "blur"
     avatar_only: bool = False
+    reuse_unchanged_tiles: bool = True
     result_callback: Callable | None = None
 
 
@@ -120,6 +126,8 @@ class FaceDeidentifier:
         self._queue: queue.Queue | None = None
         self._worker: threading.Thread | None = None
         self._previous: list[tuple] = []  # boxes of the faces replaced in the previous video frame
+        video = options.running_mode is not RunningMode.IMAGE
+        self._scan_cache = TileScanCache() if video and options.reuse_unchanged_tiles else None
 
     @classmethod
     def create_from_options(cls, options: FaceDeidentifierOptions) -> FaceDeidentifier:
@@ -180,6 +188,12 @@ class FaceDeidentifier:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def scan_stats(self) -> dict[str, int]:
+        """Tiles of the fail-closed scan run through the detector and reused unchanged, since creation."""
+        c = self._scan_cache
+        return {"scanned": c.scanned if c else 0, "reused": c.reused if c else 0}
+
     # ---- internals ------------------------------------------------------------------------------------------------
     def _check_ts(self, timestamp_ms: float) -> float:
         if self._last_ts is not None and timestamp_ms <= self._last_ts:
@@ -219,8 +233,10 @@ class FaceDeidentifier:
             base = np.empty_like(image)
             base[:] = self._renderer.style.background
         else:
+            if self._scan_cache is not None:
+                self._scan_cache.new_frame(image, hoods)
             for rect in self._tracker.detect_all(image, full_frame=self._tracker.last_detections,
-                                                 skip_tile=inside_hood):
+                                                 skip_tile=inside_hood, cache=self._scan_cache):
                 if not any(_overlaps(rect, f) for f in tracked):
                     box = _rect_box(rect)
                     base = cover(base, box, self._policy)

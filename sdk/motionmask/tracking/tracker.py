@@ -18,6 +18,7 @@ from motionmask.errors import InvalidInputError, RunningModeError
 from motionmask.tracking import detection as det
 from motionmask.tracking import roi as roi_mod
 from motionmask.tracking.anchors import generate_anchors
+from motionmask.tracking.scan import TileScanCache, scan_tiles
 from motionmask.tracking.smoothing import OneEuroFilter
 
 ModelFn = Callable[[np.ndarray], dict[str, np.ndarray]]
@@ -194,31 +195,29 @@ class FaceTracker:
 
     def detect_all(self, image: np.ndarray, min_tile_px: int = 192, tile_overlap: float = 0.25,
                    full_frame: list[roi_mod.Rect] | None = None,
-                   skip_tile: Callable[[int, int, int, int], bool] | None = None) -> list[roi_mod.Rect]:
-        """Every face the detector finds, small ones too: the whole frame plus overlapping square tiles.
+                   skip_tile: Callable[[int, int, int, int], bool] | None = None,
+                   cache: TileScanCache | None = None) -> list[roi_mod.Rect]:
+        """Every face the detector finds, small ones too: the whole frame plus the tiles of
+        :func:`motionmask.tracking.scan.scan_tiles`. Used to fail closed.
 
-        The short-range detector sees its input at 128x128 and needs a face of ~20 px there, so faces under ~1/6
-        of the frame's short side are missed. Tiles of 1/2, 1/4, ... of the short side (down to ``min_tile_px``,
-        overlapping by ``tile_overlap``) make small faces large enough. Used to fail closed. ``full_frame``: the
-        whole-frame detections when already computed for this image (``last_detections`` after a track call);
-        ``skip_tile(x0, y0, x1, y1)``: True for tiles that need no scan (e.g. wholly inside a region that is covered
-        anyway).
+        ``full_frame``: the whole-frame detections when already computed for this image (``last_detections`` after
+        a track call); ``skip_tile(x0, y0, x1, y1)``: True for tiles that need no scan (e.g. wholly inside a region
+        that is covered anyway); ``cache``: a video stream's :class:`TileScanCache` (its ``new_frame`` already
+        called for this image): a tile whose uncovered pixels have not changed since its last scan reuses that
+        scan's detections.
         """
         h, w = image.shape[:2]
         rects = list(self._detect(image) if full_frame is None else full_frame)
-        side = min(h, w) // 2
-        while side >= min_tile_px:
-            step = max(int(side * (1 - tile_overlap)), 1)
-            ys = sorted({*range(0, h - side + 1, step), h - side})
-            xs = sorted({*range(0, w - side + 1, step), w - side})
-            for y in ys:
-                for x in xs:
-                    if skip_tile is not None and skip_tile(x, y, x + side, y + side):
-                        continue
-                    for r in self._detect(image[y:y + side, x:x + side]):
-                        rects.append(roi_mod.Rect(r.center_x_px + x, r.center_y_px + y, r.width_px, r.height_px,
-                                                  r.rotation_rad))
-            side //= 2
+        for x, y, side in scan_tiles(h, w, min_tile_px, tile_overlap):
+            if skip_tile is not None and skip_tile(x, y, x + side, y + side):
+                continue
+            found = cache.lookup(x, y, side) if cache is not None else None
+            if found is None:
+                found = [roi_mod.Rect(r.center_x_px + x, r.center_y_px + y, r.width_px, r.height_px, r.rotation_rad)
+                         for r in self._detect(image[y:y + side, x:x + side])]
+                if cache is not None:
+                    cache.store(x, y, side, found)
+            rects.extend(found)
         return rects
 
     def _process(self, image: np.ndarray, tracks: list[roi_mod.Rect], smooth_ts: float | None) -> list[TrackedFace]:
