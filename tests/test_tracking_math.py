@@ -198,6 +198,22 @@ def test_crop_project_round_trip_of_a_drawn_point(flip):
     assert (centroid[0, 0] < 96) == flip
 
 
+@pytest.mark.parametrize("channels", [3, 1])
+@pytest.mark.parametrize("value_range", [(0.0, 1.0), (-1.0, 1.0)])
+@pytest.mark.parametrize("flip", [False, True])
+def test_crop_tensor_is_crop_then_normalize_in_nchw(astronaut, channels, value_range, flip):
+    image = astronaut if channels == 3 else astronaut[..., 1].copy()
+    rect = roi.Rect(250.0, 170.0, 230.0, 230.0, 0.4)
+    for border in ("replicate", "zero"):
+        tensor = roi.crop_tensor(image, rect, (64, 48), value_range, flip_horizontal=flip, border_mode=border)
+        patch, _ = roi.crop(image, rect, (64, 48), flip_horizontal=flip, border_mode=border)
+        expected = roi.normalize_pixels(patch.reshape(48, 64, channels), value_range).transpose(2, 0, 1)[None]
+        assert tensor.shape == (1, channels, 48, 64) and tensor.dtype == np.float32 and tensor.flags.c_contiguous
+        np.testing.assert_allclose(tensor, expected, atol=1e-6)
+    with pytest.raises(ValueError):
+        roi.crop_tensor(image, rect, 8, (1.0, 1.0))
+
+
 def test_project_scales_z_like_x():
     rect = roi.Rect(100.0, 100.0, 384.0, 384.0, 0.3)
     out = roi.project(np.array([[96.0, 96.0, 10.0]]), rect, 192, flipped=True)

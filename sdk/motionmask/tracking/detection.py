@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .anchors import constants, face_detection_anchors
-from .roi import Rect, crop, normalize_pixels
+from .roi import Rect, crop, crop_tensor, normalize_pixels
 
 
 @dataclass(frozen=True)
@@ -61,21 +61,26 @@ def letterbox_rect(image_size: tuple[int, int]) -> Rect:
     return Rect(w / 2.0, h / 2.0, side, side, 0.0)
 
 
-def prepare_detector_input(image_rgb: np.ndarray, options: Mapping[str, Any] | None = None
+def prepare_detector_input(image_rgb: np.ndarray, options: Mapping[str, Any] | None = None, layout: str = "NHWC"
                            ) -> tuple[np.ndarray, Rect]:
     """Letterbox an RGB image into the detector tensor.
 
     Args:
         image_rgb: (H, W, 3) RGB image, uint8 [0, 255].
         options: ``face_detection`` group of the constants table (default: it).
+        layout: "NHWC" (MediaPipe's tensor) or "NCHW" (the bundles' models).
 
     Returns:
-        (tensor float32 (1, 128, 128, 3) in [-1, 1] with -1 padding, letterbox rect).
+        (tensor float32 (1, 128, 128, 3) or (1, 3, 128, 128) in [-1, 1] with -1 padding, letterbox rect).
     """
     opts = _options(options)["input"]
     h, w = image_rgb.shape[:2]
     rect = letterbox_rect((w, h))
     size = (int(opts["width_px"]), int(opts["height_px"]))
+    if layout == "NCHW":
+        return crop_tensor(image_rgb, rect, size, opts["value_range"], border_mode=str(opts["border_mode"])), rect
+    if layout != "NHWC":
+        raise ValueError(f"layout must be 'NHWC' or 'NCHW', got {layout!r}")
     patch, _ = crop(image_rgb, rect, size, border_mode=str(opts["border_mode"]))
     return normalize_pixels(patch, opts["value_range"])[None], rect
 
@@ -99,7 +104,7 @@ def decode_detections(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np
     dec = _options(options)["decode"]
     anchors = face_detection_anchors() if anchors is None else np.asarray(anchors, dtype=np.float64)
     num_coords = int(dec["num_coords"])
-    boxes = np.asarray(raw_boxes, dtype=np.float64).reshape(-1, num_coords)
+    boxes = np.asarray(raw_boxes).reshape(-1, num_coords)
     logits = np.asarray(raw_scores, dtype=np.float64).reshape(boxes.shape[0], -1)
     if boxes.shape[0] != anchors.shape[0]:
         raise ValueError(f"{boxes.shape[0]} boxes but {anchors.shape[0]} anchors")
@@ -113,6 +118,9 @@ def decode_detections(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np
         scores = logits
     scores = scores.max(axis=1)  # num_classes == 1 for faces
     thresh = float(dec["min_score_thresh"] if min_score_thresh is None else min_score_thresh)
+    # only anchors over the threshold are decoded (usually a handful of 896): the same detections, less work
+    idx = np.flatnonzero(scores >= thresh)
+    boxes, scores, anchors = boxes[idx].astype(np.float64), scores[idx], anchors[idx]
 
     off = int(dec["box_coord_offset"])
     xywh = str(dec.get("box_format", "xywh")).lower() == "xywh"
@@ -138,7 +146,7 @@ def decode_detections(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np
     kx = kx / float(dec["x_scale"]) * aw[:, None] + ax[:, None]
     ky = ky / float(dec["y_scale"]) * ah[:, None] + ay[:, None]
 
-    keep = (scores >= thresh) & (width >= 0) & (height >= 0) & ~np.isnan(width) & ~np.isnan(height)
+    keep = (width >= 0) & (height >= 0) & ~np.isnan(width) & ~np.isnan(height)
     return [Detection(float(scores[i]), np.array([xmin[i], ymin[i], width[i], height[i]]),
                       np.stack([kx[i], ky[i]], axis=1))
             for i in np.flatnonzero(keep)]

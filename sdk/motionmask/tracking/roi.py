@@ -267,6 +267,29 @@ def crop(image: np.ndarray, rect: Rect, size: int | Sequence[int], flip_horizont
     return warped.astype(np.float32, copy=False), matrix
 
 
+def crop_tensor(image: np.ndarray, rect: Rect, size: int | Sequence[int], value_range: Sequence[float] = (0.0, 1.0),
+                flip_horizontal: bool = False, border_mode: str = "replicate") -> np.ndarray:
+    """:func:`crop` then :func:`normalize_pixels`, returned as the models' NCHW batch of one (1, C, H, W) float32.
+
+    For a 3-channel image the normalisation and the layout change are one pass (``cv2.dnn.blobFromImage`` computes
+    (x - mean) * scale with mean = -min / scale: the same affine map, equal to :func:`normalize_pixels` within a
+    float32 rounding).
+    """
+    if border_mode not in _BORDER_MODES:
+        raise ValueError(f"border_mode must be one of {sorted(_BORDER_MODES)}, got {border_mode!r}")
+    lo, hi = float(value_range[0]), float(value_range[1])
+    if not hi > lo:
+        raise ValueError(f"value_range must be (min, max) with max > min, got {tuple(value_range)}")
+    out_w, out_h = _size_wh(size)
+    warped = cv2.warpAffine(image, crop_matrix(rect, (out_w, out_h), flip_horizontal), (out_w, out_h),
+                            flags=cv2.INTER_LINEAR, borderMode=_BORDER_MODES[border_mode], borderValue=0)
+    scale = (hi - lo) / 255.0
+    if warped.ndim == 3 and warped.shape[2] == 3:
+        return cv2.dnn.blobFromImage(warped, scale, mean=(-lo / scale,) * 3, swapRB=False, crop=False)
+    chw = warped[None] if warped.ndim == 2 else warped.transpose(2, 0, 1)
+    return np.ascontiguousarray(normalize_pixels(chw, value_range)[None])
+
+
 def normalize_pixels(crop_values: np.ndarray, value_range: Sequence[float] = (0.0, 1.0)) -> np.ndarray:
     """Map [0, 255] pixel values to a model's float range (GetValueRangeTransformation).
 

@@ -178,13 +178,13 @@ class FaceTracker:
 
     def _crop_input(self, role: str, image: np.ndarray, rect: roi_mod.Rect, flip: bool = False) -> np.ndarray:
         size = self._pre[role][0]
-        patch, _ = roi_mod.crop(image, rect, (size[1], size[0]), flip_horizontal=flip, border_mode="replicate")
-        return roi_mod.normalize_pixels(patch, self._pre[role][1]).transpose(2, 0, 1)[None]
+        return roi_mod.crop_tensor(image, rect, (size[1], size[0]), self._pre[role][1], flip_horizontal=flip,
+                                   border_mode="replicate")
 
     def _detect(self, image: np.ndarray) -> list[roi_mod.Rect]:
         p = self._p["face_detection"]
-        x, letterbox = det.prepare_detector_input(image, p)
-        out = self._run("face_detector", np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        x, letterbox = det.prepare_detector_input(image, p, layout="NCHW")
+        out = self._run("face_detector", x)
         found = det.decode_detections(out["regressors"], out["classificators"], self._anchors, p,
                                       self.options.min_detection_confidence)
         found = det.weighted_nms(found, p["nms"]["min_suppression_threshold"])
