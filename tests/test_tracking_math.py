@@ -214,6 +214,24 @@ def test_crop_tensor_is_crop_then_normalize_in_nchw(astronaut, channels, value_r
         roi.crop_tensor(image, rect, 8, (1.0, 1.0))
 
 
+def test_replicate_crops_inside_the_image_take_the_fast_path_with_the_same_pixels(astronaut):
+    rng = np.random.default_rng(0)
+    inside = 0
+    for _ in range(200):
+        side = rng.uniform(20, 700)
+        rect = roi.Rect(rng.uniform(-50, 560), rng.uniform(-50, 560), side, side * rng.uniform(0.8, 1.2),
+                        rng.uniform(-np.pi, np.pi))
+        size = (int(rng.choice([64, 192])), int(rng.choice([64, 192])))
+        flip = bool(rng.integers(2))
+        fast, matrix = roi.crop(astronaut, rect, size, flip_horizontal=flip)
+        slow = cv2.warpAffine(astronaut, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        np.testing.assert_array_equal(fast, slow)
+        inv = cv2.invertAffineTransform(matrix)
+        corners = inv @ np.array([[0, size[0] - 1, 0, size[0] - 1], [0, 0, size[1] - 1, size[1] - 1], [1, 1, 1, 1]])
+        inside += bool(corners.min() >= 1 and corners.max() <= 510)
+    assert 20 <= inside <= 180, f"both paths should be exercised ({inside} of 200 inside)"
+
+
 def test_project_scales_z_like_x():
     rect = roi.Rect(100.0, 100.0, 384.0, 384.0, 0.3)
     out = roi.project(np.array([[96.0, 96.0, 10.0]]), rect, 192, flipped=True)

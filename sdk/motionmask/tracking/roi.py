@@ -262,9 +262,21 @@ def crop(image: np.ndarray, rect: Rect, size: int | Sequence[int], flip_horizont
         raise ValueError(f"border_mode must be one of {sorted(_BORDER_MODES)}, got {border_mode!r}")
     out_w, out_h = _size_wh(size)
     matrix = crop_matrix(rect, (out_w, out_h), flip_horizontal)
-    warped = cv2.warpAffine(image, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR,
-                            borderMode=_BORDER_MODES[border_mode], borderValue=0)
-    return warped.astype(np.float32, copy=False), matrix
+    return _warp(image, matrix, out_w, out_h, border_mode).astype(np.float32, copy=False), matrix
+
+
+def _warp(image: np.ndarray, matrix: np.ndarray, out_w: int, out_h: int, border_mode: str) -> np.ndarray:
+    """Bilinear warp. When every sample lies at least a pixel inside the image the border is never read, and
+    OpenCV's constant-border path (about 3x faster than its replicate path) gives the same pixels."""
+    border = _BORDER_MODES[border_mode]
+    if border != cv2.BORDER_CONSTANT:
+        inv = cv2.invertAffineTransform(matrix)
+        corners = inv @ np.array([[0.0, out_w - 1.0, 0.0, out_w - 1.0], [0.0, 0.0, out_h - 1.0, out_h - 1.0],
+                                  [1.0, 1.0, 1.0, 1.0]])
+        h, w = image.shape[:2]
+        if corners.min() >= 1.0 and corners[0].max() <= w - 2.0 and corners[1].max() <= h - 2.0:
+            border = cv2.BORDER_CONSTANT
+    return cv2.warpAffine(image, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0)
 
 
 def crop_tensor(image: np.ndarray, rect: Rect, size: int | Sequence[int], value_range: Sequence[float] = (0.0, 1.0),
@@ -281,8 +293,7 @@ def crop_tensor(image: np.ndarray, rect: Rect, size: int | Sequence[int], value_
     if not hi > lo:
         raise ValueError(f"value_range must be (min, max) with max > min, got {tuple(value_range)}")
     out_w, out_h = _size_wh(size)
-    warped = cv2.warpAffine(image, crop_matrix(rect, (out_w, out_h), flip_horizontal), (out_w, out_h),
-                            flags=cv2.INTER_LINEAR, borderMode=_BORDER_MODES[border_mode], borderValue=0)
+    warped = _warp(image, crop_matrix(rect, (out_w, out_h), flip_horizontal), out_w, out_h, border_mode)
     scale = (hi - lo) / 255.0
     if warped.ndim == 3 and warped.shape[2] == 3:
         return cv2.dnn.blobFromImage(warped, scale, mean=(-lo / scale,) * 3, swapRB=False, crop=False)
