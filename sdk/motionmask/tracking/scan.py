@@ -72,10 +72,6 @@ class TileScanCache:
         self.scanned = 0  # tiles the detector ran on since construction
         self.reused = 0  # tiles whose earlier detections were reused
 
-    def reset(self) -> None:
-        self._entries.clear()
-        self._means = self._covered = None
-
     def new_frame(self, image: np.ndarray, covered: Sequence[np.ndarray] = ()) -> None:
         """Take the frame's block means and which blocks lie wholly inside the ``covered`` polygons ((N, 2) pixels).
         """
