@@ -26,9 +26,11 @@ from motionmask.video import VideoWriter, atomic_output, iter_frames, probe_vide
 
 def deidentify_video(video: Path, out: Path, mode: str = "mask", bundle_path=None, backend: str | None = None,
                      max_faces: int = 4, keep_audio: bool = True, signals_path: Path | None = None,
-                     progress_factory=None, avatar_only: bool = False, source_path=None) -> dict:
+                     progress_factory=None, avatar_only: bool = False, source_path=None,
+                     reuse_unchanged_tiles: bool = True) -> dict:
     """De-identify every frame of ``video`` into ``out`` (.mp4); ``avatar_only``: masks on a plain background;
-    ``source_path``: the swap mode's source face (default: the synthetic one `make setup` builds).
+    ``source_path``: the swap mode's source face (default: the synthetic one `make setup` builds);
+    ``reuse_unchanged_tiles``: see :class:`FaceDeidentifierOptions`.
 
     Returns:
         a summary: frames, faces replaced, regions covered, frames covered whole.
@@ -42,7 +44,7 @@ def deidentify_video(video: Path, out: Path, mode: str = "mask", bundle_path=Non
         raise InvalidInputError(f"--out must be an .mp4 file, got {out}")
     options = FaceDeidentifierOptions(base_options=BaseOptions(bundle_path=bundle_path, backend=backend),
                                       running_mode=RunningMode.VIDEO, mode=Mode(mode), max_faces=max_faces,
-                                      avatar_only=avatar_only,
+                                      avatar_only=avatar_only, reuse_unchanged_tiles=reuse_unchanged_tiles,
                                       source_path=str(source_path) if source_path is not None else None)
     audio = keep_audio and has_audio(video)
     summary = {"frames": 0, "faces_replaced": 0, "regions_covered": 0, "frames_covered": 0, "audio": audio}
