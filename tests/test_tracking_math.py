@@ -212,6 +212,9 @@ def test_crop_tensor_is_crop_then_normalize_in_nchw(astronaut, channels, value_r
         np.testing.assert_allclose(tensor, expected, atol=1e-6)
     with pytest.raises(ValueError):
         roi.crop_tensor(image, rect, 8, (1.0, 1.0))
+    for fn in (roi.crop, roi.crop_tensor):
+        with pytest.raises(ValueError, match="border_mode"):
+            fn(image, rect, 8, border_mode="wrap")
 
 
 def test_replicate_crops_inside_the_image_take_the_fast_path_with_the_same_pixels(astronaut):
