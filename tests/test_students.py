@@ -163,3 +163,47 @@ def test_committed_student_meets_its_budget(role, crops):
     with torch.no_grad():
         outs = student(x)
     assert [o.shape for o in outs] == [o.shape for o in teacher(x)]
+
+
+def test_a_resumed_distill_step_continues_the_previous_student(tmp_path, astronaut, monkeypatch):
+    """Two distill steps (the second ``resume``s on new jitter rounds) give the same student whether run in one go or
+    resumed from the first step's checkpoint; recipes that resume nothing, or change the width, are refused."""
+    import cv2
+
+    import motionmask_compress.distill.data as data_mod
+    from motionmask_compress.distill import distill_recipe
+    from motionmask_compress.recipes import Recipe
+    from motionmask_compress.zoo.students import save_student
+
+    cv2.imwrite(str(tmp_path / "astronaut.png"), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    monkeypatch.setattr(data_mod, "shared_data_dir", lambda: tmp_path)  # the sources: one real still
+    import motionmask.defaults
+
+    monkeypatch.setattr(motionmask.defaults, "cache_root", lambda: tmp_path / "cache")  # crop sets written here
+    first = DistillConfig(teacher="iris_teacher", student="iris_student", epochs=2, batch_size=8, width=0.5,
+                          train_images=("astronaut.png",), copies=2)
+    second = DistillConfig(teacher="iris_teacher", student="iris_student", epochs=2, batch_size=8, width=0.5,
+                           train_images=("astronaut.png",), copies=2, resume=True, first_round=1,
+                           learning_rate=5e-4)
+    both = Recipe(name="two", model="iris_teacher", steps=(first, second))
+    student, prov = distill_recipe(both, "iris", progress=False)
+    assert len(prov["previous_steps"]) == 1 and prov["config"]["resume"] and prov["config"]["first_round"] == 1
+    assert len(prov["history"]["epochs"]) == 2 and len(prov["previous_steps"][0]["history"]["epochs"]) == 2
+
+    one, prov1 = distill_recipe(Recipe(name="one", model="iris_teacher", steps=(first,)), "iris", progress=False)
+    ckpt = save_student(one, prov1, tmp_path / "first.pt")
+    resumed, prov2 = distill_recipe(both, "iris", resume_from=ckpt, progress=False)
+    for (name, a), b in zip(student.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert prov2["previous_steps"][0]["history"]["epochs"] == prov["previous_steps"][0]["history"]["epochs"]
+    with pytest.raises(ValueError, match="nothing left|not trained"):
+        distill_recipe(Recipe(name="one", model="iris_teacher", steps=(first,)), "iris", resume_from=ckpt)
+
+    with pytest.raises(RecipeError, match="no distill step comes before"):
+        Recipe(name="r", model="iris_teacher", steps=(second,))
+    with pytest.raises(RecipeError, match="does not resume"):
+        Recipe(name="r", model="iris_teacher", steps=(first, first))
+    with pytest.raises(RecipeError, match="width"):
+        Recipe(name="r", model="iris_teacher", steps=(first, DistillConfig(width=0.25, resume=True)))
+    with pytest.raises(RecipeError, match="first_round"):
+        DistillConfig(first_round=-1)

@@ -86,9 +86,9 @@ def compress(recipe: Recipe, out_dir: Path, student: Path | None = None, targets
             report["student"] = {"checkpoint": str(student), "trained_in_this_run": False,
                                  "provenance": {k: v for k, v in model.provenance.items() if k != "history"}}
         else:
-            from motionmask_compress.distill import run_distill
+            from motionmask_compress.distill import distill_recipe
 
-            model, prov = run_distill(distill, role, progress=progress)
+            model, prov = distill_recipe(recipe, role, progress=progress)
             prov["recipe"] = recipe.to_dict()
             path = save_student(model, prov, out_dir / f"{role}_student.pt")
             report["student"] = {"checkpoint": str(path), "trained_in_this_run": True,

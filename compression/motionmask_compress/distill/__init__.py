@@ -1,12 +1,14 @@
 """Distillation (issue #3): students trained on the FP32 teachers' outputs on real face crops.
 
 ``run_distill(config, role)`` builds (or reads from the cache) the crop set of the config's sources, initialises the
-student from the teacher (``zoo.prune``), trains it and returns it with its provenance.
+student from the teacher (``zoo.prune``) or, for a ``resume`` step, takes the previous step's student, trains it and
+returns it with its provenance. ``distill_recipe(recipe)`` runs a recipe's distill steps in order.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import platform
 
 import numpy as np
@@ -16,7 +18,7 @@ from motionmask_compress.distill.data import Augment, distill_set, resolve_sourc
 from motionmask_compress.distill.train import nme, predict, train_student
 from motionmask_compress.recipes import DistillConfig
 
-__all__ = ["run_distill"]
+__all__ = ["distill_recipe", "run_distill"]
 
 
 def augment_of(config: DistillConfig) -> Augment:
@@ -29,8 +31,8 @@ def augment_of(config: DistillConfig) -> Augment:
 
 
 def run_distill(config: DistillConfig, role: str, device: torch.device | None = None, progress: bool = True,
-                val_fraction: float = 0.05):
-    """Distil one student per ``config``.
+                val_fraction: float = 0.05, init=None):
+    """Distil one student per ``config`` (``init``: the student a ``resume`` step continues, trained in place).
 
     Returns:
         (student, provenance dict: config, data digests and sizes, training history, validation NME).
@@ -39,6 +41,8 @@ def run_distill(config: DistillConfig, role: str, device: torch.device | None = 
 
     if role not in ("face_mesh", "iris"):
         raise ValueError(f"no student for {role!r} (the face detector is quantized only)")
+    if config.resume != (init is not None):
+        raise ValueError("a resume step needs the previous step's student (init), a fresh step takes none")
     sources = resolve_sources(config.train_videos, "videos") + resolve_sources(config.train_images)
     faces: dict = {}  # the sources' tracked faces, shared by the rounds
 
@@ -46,7 +50,7 @@ def run_distill(config: DistillConfig, role: str, device: torch.device | None = 
         return distill_set(role, sources, config.seed, augment_of(config), config.copies, progress=progress,
                            round_index=r, faces=faces)
 
-    data = round_set(0)
+    data = round_set(0)  # validation: round 0's held-back split, whatever rounds a step trains on
     n = len(data["crops"])
     rng = np.random.default_rng(config.seed + 1)
     val_idx = np.sort(rng.choice(n, max(1, int(n * val_fraction)), replace=False))
@@ -55,10 +59,17 @@ def run_distill(config: DistillConfig, role: str, device: torch.device | None = 
     keys = [k for k in data if k != "sources_sha256"]
     train = {k: data[k][train_mask] for k in keys}
     val = {k: data[k][val_idx] for k in keys}
-    student = init_student(role, config.width, teacher_inputs(train["crops"][:64], role))
+    student = init if init is not None else init_student(role, config.width, teacher_inputs(train["crops"][:64], role))
     init_nme = nme(role, predict(student, val["crops"], role, device=device), val)
-    history = train_student(student, train, config, val=val, device=device, progress=progress,
-                            round_data=lambda r: {k: v[train_mask] for k, v in round_set(r).items() if k in keys})
+    first = train if config.first_round == 0 else None
+
+    def round_data(r: int) -> dict[str, np.ndarray]:
+        if r == 0 and first is not None:
+            return first
+        return {k: v[train_mask] for k, v in round_set(config.first_round + r).items() if k in keys}
+
+    history = train_student(student, round_data(0), config, val=val, device=device, progress=progress,
+                            round_data=round_data)
     provenance = {
         "config": {"kind": config.kind, **dataclasses.asdict(config)},
         "data": {"sources": [str(p.name) for p in sources], "sources_sha256": str(data["sources_sha256"]),
@@ -72,3 +83,39 @@ def run_distill(config: DistillConfig, role: str, device: torch.device | None = 
     }
     return student, provenance
 
+
+
+def distill_recipe(recipe, role: str, resume_from=None, device: torch.device | None = None, progress: bool = True):
+    """Run every distill step of ``recipe`` in order, each ``resume`` step continuing the previous student.
+
+    ``resume_from``: a student checkpoint trained by the recipe's first k steps (its provenance names their configs),
+    so only the remaining steps run. Returns (student, provenance of the last step with ``previous_steps``: the
+    earlier steps' provenance, oldest first).
+    """
+    from motionmask_compress.recipes import DistillConfig
+    from motionmask_compress.zoo.students import load_student
+
+    steps = [s for s in recipe.steps if isinstance(s, DistillConfig)]
+    if not steps:
+        raise ValueError(f"recipe {recipe.name} has no distill step")
+    student, earlier = None, []
+    if resume_from is not None:
+        student = load_student(role, resume_from)
+        prov = student.provenance
+        done = [*prov.get("previous_steps", []), {k: v for k, v in prov.items() if k != "previous_steps"}]
+        plain = lambda c: json.loads(json.dumps(dataclasses.asdict(c)))  # noqa: E731 (JSON keys and lists)
+        defaults = plain(DistillConfig())  # fields added since an older checkpoint was trained: their defaults
+        configs = [{**defaults, **{k: v for k, v in json.loads(json.dumps(p["config"])).items() if k != "kind"}}
+                   for p in done]
+        if len(done) >= len(steps) or configs != [plain(s) for s in steps[:len(done)]]:
+            raise ValueError(f"{resume_from} was not trained by the first {len(done)} distill steps of "
+                             f"{recipe.name} (or there is nothing left to run)")
+        earlier, prov, steps = done[:-1], done[-1], steps[len(done):]
+    for step in steps:
+        if student is not None and not step.resume:
+            raise ValueError("a distill step after the first must resume")
+        if student is not None:
+            earlier.append({k: v for k, v in prov.items() if k != "previous_steps"})
+        student, prov = run_distill(step, role, device=device, progress=progress, init=student)
+    prov["previous_steps"] = earlier
+    return student, prov

@@ -119,7 +119,8 @@ def train_student(student: torch.nn.Module, data: dict[str, np.ndarray], config:
     role = student.role
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    student.to(device).train()
+    # channels-last: PyTorch's CPU depthwise/pointwise convolutions run about twice as fast in that layout
+    student.to(device).to(memory_format=torch.channels_last).train()
     crops = data["crops"]
     targets = [torch.from_numpy(data[n]) for n in student.output_names]
     current_round = 0
@@ -151,7 +152,7 @@ def train_student(student: torch.nn.Module, data: dict[str, np.ndarray], config:
         running = 0.0
         for s in range(steps_per_epoch):
             idx = np.sort(order[s * config.batch_size:(s + 1) * config.batch_size])
-            x = teacher_inputs(crops[idx], role).to(device)
+            x = teacher_inputs(crops[idx], role).to(device).contiguous(memory_format=torch.channels_last)
             loss = distill_loss(role, student(x), tuple(t[idx].to(device) for t in targets), weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -169,5 +170,5 @@ def train_student(student: torch.nn.Module, data: dict[str, np.ndarray], config:
                                                       if "val_nme_pct" in row else {}))
     bar.close()
     history["seconds"] = time.time() - t0
-    student.eval()
+    student.to(memory_format=torch.contiguous_format).eval()
     return history

@@ -91,6 +91,11 @@ class DistillConfig(StepConfig):
         rounds: how many freshly jittered crop sets the epochs are spread over (1: one set, seen every epoch; R: a
             new set of the same faces with new rotations/scales/shifts/flips/colours every epochs/R epochs, so the
             student sees R times as many distinct crops for the same training time plus R-1 teacher labelings).
+        resume: start from the student of the recipe's previous distill step (same architecture: ``width`` must
+            match) instead of a freshly pruned teacher; the schedule (warm-up, cosine) starts again. A recipe with
+            two distill steps is one long training with a warm restart, reproducible from a clean checkout.
+        first_round: index of this step's first jitter round (the seed offset of its crop sets), so that a resumed
+            step trains on crops the previous step never saw. Validation stays on round 0's held-back split.
     """
 
     kind: ClassVar[str] = "distill"
@@ -107,8 +112,12 @@ class DistillConfig(StepConfig):
     width: float | Mapping[int, float] = 0.5
     copies: int = 1
     rounds: int = 1
+    resume: bool = False
+    first_round: int = 0
 
     def __post_init__(self):
+        if self.first_round < 0:
+            raise RecipeError(f"DistillConfig.first_round must be >= 0, got {self.first_round}")
         if not 1 <= self.rounds <= max(1, self.epochs):
             raise RecipeError(f"DistillConfig.rounds must be in [1, epochs={self.epochs}], got {self.rounds}")
         values = self.width.values() if isinstance(self.width, Mapping) else [self.width]
@@ -302,6 +311,15 @@ class Recipe:
         leak = sorted(used & set(self.held_out_videos))
         if leak:
             raise RecipeError(f"held-out videos also used for training/calibration: {leak}")
+        distills = [(i, s) for i, s in enumerate(self.steps) if isinstance(s, DistillConfig)]
+        for n, (i, step) in enumerate(distills):
+            if step.resume and n == 0:
+                raise RecipeError(f"steps[{i}] resumes, but no distill step comes before it")
+            if n and not step.resume:
+                raise RecipeError(f"steps[{i}] is a second distill step that does not resume the first")
+            if n and step.width != distills[n - 1][1].width:
+                raise RecipeError(f"steps[{i}] resumes with width {step.width}, the previous step has "
+                                  f"{distills[n - 1][1].width}")
 
     # ---- serialization ----------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
