@@ -160,6 +160,13 @@ def test_committed_student_meets_its_budget(role, crops):
         assert ratio < 0.5
     prov = student.provenance
     assert prov["data"]["sources_sha256"] and prov["recipe"]["name"] == f"{role}_student"
+    # the committed weights come from the checked-in recipe as it stands (every step, resumed ones included)
+    import json
+
+    from motionmask_compress.recipes import Recipe, shipped_recipe
+
+    plain = lambda d: json.loads(json.dumps(d, sort_keys=True))  # noqa: E731 (fields added since: their defaults)
+    assert plain(Recipe.from_dict(prov["recipe"]).to_dict()) == plain(shipped_recipe(f"{role}_student").to_dict())
     with torch.no_grad():
         outs = student(x)
     assert [o.shape for o in outs] == [o.shape for o in teacher(x)]

@@ -62,6 +62,14 @@ def _torch_stats(model: torch.nn.Module, example: torch.Tensor) -> dict:
     return {"parameters": int(sum(p.numel() for p in model.parameters())), "macs": int(conv_macs(model, example))}
 
 
+def _without_history(prov: dict) -> dict:
+    """A student's provenance for the report: per-epoch histories left out (the last step's is reported apart)."""
+    out = {k: v for k, v in prov.items() if k != "history"}
+    if out.get("previous_steps"):
+        out["previous_steps"] = [{k: v for k, v in p.items() if k != "history"} for p in out["previous_steps"]]
+    return out
+
+
 def compress(recipe: Recipe, out_dir: Path, student: Path | None = None, targets: tuple[str, ...] = TARGETS,
              clinical: bool = True, threads: tuple[int, ...] = (1, 2), progress: bool = True) -> dict:
     """Run ``recipe``; write artifacts and reports under ``out_dir``; return the report dict."""
@@ -84,7 +92,7 @@ def compress(recipe: Recipe, out_dir: Path, student: Path | None = None, targets
         if student is not None:
             model = load_student(role, Path(student))
             report["student"] = {"checkpoint": str(student), "trained_in_this_run": False,
-                                 "provenance": {k: v for k, v in model.provenance.items() if k != "history"}}
+                                 "provenance": _without_history(model.provenance)}
         else:
             from motionmask_compress.distill import distill_recipe
 
@@ -92,7 +100,7 @@ def compress(recipe: Recipe, out_dir: Path, student: Path | None = None, targets
             prov["recipe"] = recipe.to_dict()
             path = save_student(model, prov, out_dir / f"{role}_student.pt")
             report["student"] = {"checkpoint": str(path), "trained_in_this_run": True,
-                                 "provenance": {k: v for k, v in prov.items() if k != "history"},
+                                 "provenance": _without_history(prov),
                                  "history": prov["history"]}
     held = video_model_inputs(recipe.held_out_videos, 100, progress=progress)[role]
     example = torch.from_numpy(held[:1])
