@@ -175,6 +175,8 @@ def test_committed_student_meets_its_budget(role, crops):
 def test_a_resumed_distill_step_continues_the_previous_student(tmp_path, astronaut, monkeypatch):
     """Two distill steps (the second ``resume``s on new jitter rounds) give the same student whether run in one go or
     resumed from the first step's checkpoint; recipes that resume nothing, or change the width, are refused."""
+    import dataclasses
+
     import cv2
 
     import motionmask_compress.distill.data as data_mod
@@ -205,6 +207,9 @@ def test_a_resumed_distill_step_continues_the_previous_student(tmp_path, astrona
     assert prov2["previous_steps"][0]["history"]["epochs"] == prov["previous_steps"][0]["history"]["epochs"]
     with pytest.raises(ValueError, match="nothing left|not trained"):
         distill_recipe(Recipe(name="one", model="iris_teacher", steps=(first,)), "iris", resume_from=ckpt)
+    other_first = dataclasses.replace(first, epochs=3)  # a checkpoint from another first step is refused
+    with pytest.raises(ValueError, match="not trained"):
+        distill_recipe(Recipe(name="two", model="iris_teacher", steps=(other_first, second)), "iris", resume_from=ckpt)
 
     with pytest.raises(RecipeError, match="no distill step comes before"):
         Recipe(name="r", model="iris_teacher", steps=(second,))

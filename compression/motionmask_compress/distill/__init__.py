@@ -84,7 +84,6 @@ def run_distill(config: DistillConfig, role: str, device: torch.device | None = 
     return student, provenance
 
 
-
 def distill_recipe(recipe, role: str, resume_from=None, device: torch.device | None = None, progress: bool = True):
     """Run every distill step of ``recipe`` in order, each ``resume`` step continuing the previous student.
 

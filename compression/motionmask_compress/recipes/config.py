@@ -95,7 +95,8 @@ class DistillConfig(StepConfig):
             match) instead of a freshly pruned teacher; the schedule (warm-up, cosine) starts again. A recipe with
             two distill steps is one long training with a warm restart, reproducible from a clean checkout.
         first_round: index of this step's first jitter round (the seed offset of its crop sets), so that a resumed
-            step trains on crops the previous step never saw. Validation stays on round 0's held-back split.
+            step trains on crops the previous step never saw. Validation stays on round 0's held-back split. The
+            step's training history numbers its rounds from 0 (round r there is jitter round ``first_round + r``).
     """
 
     kind: ClassVar[str] = "distill"
