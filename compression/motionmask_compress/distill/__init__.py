@@ -8,7 +8,6 @@ returns it with its provenance. ``distill_recipe(recipe)`` runs a recipe's disti
 from __future__ import annotations
 
 import dataclasses
-import json
 import platform
 
 import numpy as np
@@ -61,11 +60,9 @@ def run_distill(config: DistillConfig, role: str, device: torch.device | None = 
     val = {k: data[k][val_idx] for k in keys}
     student = init if init is not None else init_student(role, config.width, teacher_inputs(train["crops"][:64], role))
     init_nme = nme(role, predict(student, val["crops"], role, device=device), val)
-    first = train if config.first_round == 0 else None
-
-    def round_data(r: int) -> dict[str, np.ndarray]:
-        if r == 0 and first is not None:
-            return first
+    def round_data(r: int) -> dict[str, np.ndarray]:  # the step's round r is jitter round first_round + r
+        if config.first_round + r == 0:
+            return train
         return {k: v[train_mask] for k, v in round_set(config.first_round + r).items() if k in keys}
 
     history = train_student(student, round_data(0), config, val=val, device=device, progress=progress,
@@ -91,7 +88,7 @@ def distill_recipe(recipe, role: str, resume_from=None, device: torch.device | N
     so only the remaining steps run. Returns (student, provenance of the last step with ``previous_steps``: the
     earlier steps' provenance, oldest first).
     """
-    from motionmask_compress.recipes import DistillConfig
+    from motionmask_compress.recipes import step_from_dict
     from motionmask_compress.zoo.students import load_student
 
     steps = [s for s in recipe.steps if isinstance(s, DistillConfig)]
@@ -102,17 +99,11 @@ def distill_recipe(recipe, role: str, resume_from=None, device: torch.device | N
         student = load_student(role, resume_from)
         prov = student.provenance
         done = [*prov.get("previous_steps", []), {k: v for k, v in prov.items() if k != "previous_steps"}]
-        plain = lambda c: json.loads(json.dumps(dataclasses.asdict(c)))  # noqa: E731 (JSON keys and lists)
-        defaults = plain(DistillConfig())  # fields added since an older checkpoint was trained: their defaults
-        configs = [{**defaults, **{k: v for k, v in json.loads(json.dumps(p["config"])).items() if k != "kind"}}
-                   for p in done]
-        if len(done) >= len(steps) or configs != [plain(s) for s in steps[:len(done)]]:
+        if len(done) >= len(steps) or [step_from_dict(p["config"]) for p in done] != steps[:len(done)]:
             raise ValueError(f"{resume_from} was not trained by the first {len(done)} distill steps of "
                              f"{recipe.name} (or there is nothing left to run)")
         earlier, prov, steps = done[:-1], done[-1], steps[len(done):]
-    for step in steps:
-        if student is not None and not step.resume:
-            raise ValueError("a distill step after the first must resume")
+    for step in steps:  # Recipe checks that every step after the first resumes; run_distill that it gets a student
         if student is not None:
             earlier.append({k: v for k, v in prov.items() if k != "previous_steps"})
         student, prov = run_distill(step, role, device=device, progress=progress, init=student)

@@ -16,7 +16,9 @@ from motionmask_compress.recipes.config import (
     resolve_quantization,
     shipped_recipe,
     shipped_recipes,
+    step_from_dict,
 )
 
 __all__ = ["DistillConfig", "Gates", "GeneratorConfig", "PruneConfig", "PtqConfig", "QatConfig", "QuantSpec", "Recipe",
-           "RecipeError", "StepConfig", "register_config", "resolve_quantization", "shipped_recipe", "shipped_recipes"]
+           "RecipeError", "StepConfig", "register_config", "resolve_quantization", "shipped_recipe", "shipped_recipes",
+           "step_from_dict"]

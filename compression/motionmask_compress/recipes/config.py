@@ -93,7 +93,7 @@ class DistillConfig(StepConfig):
             student sees R times as many distinct crops for the same training time plus R-1 teacher labelings).
         resume: start from the student of the recipe's previous distill step (same architecture: ``width`` must
             match) instead of a freshly pruned teacher; the schedule (warm-up, cosine) starts again. A recipe with
-            two distill steps is one long training with a warm restart, reproducible from a clean checkout.
+            two distill steps is one long, seeded training with a warm restart.
         first_round: index of this step's first jitter round (the seed offset of its crop sets), so that a resumed
             step trains on crops the previous step never saw. Validation stays on round 0's held-back split. The
             step's training history numbers its rounds from 0 (round r there is jitter round ``first_round + r``).
@@ -341,12 +341,7 @@ class Recipe:
         unknown = set(d) - {"schema_version", "name", "model", "steps", "held_out_videos", "gates"}
         if unknown:
             raise RecipeError(f"unknown recipe fields: {sorted(unknown)}")
-        steps = []
-        for i, raw in enumerate(d.get("steps", [])):
-            kind = raw.get("kind")
-            if kind not in _KINDS:
-                raise RecipeError(f"steps[{i}].kind {kind!r} is not one of {sorted(_KINDS)}")
-            steps.append(_build(_KINDS[kind], {k: v for k, v in raw.items() if k != "kind"}, f"steps[{i}]"))
+        steps = [step_from_dict(raw, f"steps[{i}]") for i, raw in enumerate(d.get("steps", []))]
         return cls(name=d["name"], model=d["model"], steps=tuple(steps),
                    held_out_videos=tuple(d.get("held_out_videos", ())),
                    gates=_build(Gates, d.get("gates", {}), "gates"))
@@ -388,6 +383,15 @@ def _plain_value(v):
     if isinstance(v, tuple | list):
         return [_plain_value(x) for x in v]
     return v
+
+
+def step_from_dict(raw: Mapping[str, Any], where: str = "step") -> StepConfig:
+    """A serialized step (``{"kind": ..., fields}``, as in a recipe or a student's provenance) -> its config; fields
+    the dict lacks (added since it was written) take their defaults."""
+    kind = raw.get("kind")
+    if kind not in _KINDS:
+        raise RecipeError(f"{where}.kind {kind!r} is not one of {sorted(_KINDS)}")
+    return _build(_KINDS[kind], {k: v for k, v in raw.items() if k != "kind"}, where)
 
 
 def _build(cls, raw: Mapping[str, Any], where: str):
