@@ -145,6 +145,34 @@ def test_rounds_train_on_fresh_crops_of_the_same_faces(tmp_path, astronaut):
                       round_data=lambda r: {k: v[:8] for k, v in sets[r].items() if v.ndim})
 
 
+def test_fast_motion_augmentations_leave_the_other_recipes_sets_alone(tmp_path, astronaut):
+    """"lag" and "motion_blur" (off by default) change the crops; with them off the cache key and the random stream
+    are those of the sets cached before they existed, so the shipped recipes still find and reproduce their data."""
+    import cv2
+
+    from motionmask_compress.distill import augment_of
+    from motionmask_compress.distill.data import Augment, _key, face_rects, jittered_crops
+
+    assert Augment().key() == ("Augment(rotate_deg=12.0, scale=(0.9, 1.15), shift=0.06, flip=True, color=True, "
+                               "background_fraction=0.05)")
+    fast = augment_of(DistillConfig(augment=("flip", "color", "scale", "rotate", "shift", "lag", "motion_blur")))
+    assert fast.lag_shift == 0.15 and fast.motion_blur == 0.2 and fast.key() != Augment().key()
+    assert _key("iris", [], 0, fast, 1) != _key("iris", [], 0, Augment(), 1)
+    still = tmp_path / "astronaut.png"
+    cv2.imwrite(str(still), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    frames, items = face_rects("face_mesh", [still], progress=False)
+    plain = jittered_crops("face_mesh", frames, items, 0, Augment(color=False), 4)
+    blurred = jittered_crops("face_mesh", frames, items, 0, Augment(color=False, motion_blur=1.0), 4)
+    lagged = jittered_crops("face_mesh", frames, items, 0, Augment(color=False, lag_shift=0.15, lag_fraction=1.0), 4)
+    assert plain.shape == blurred.shape == lagged.shape
+
+    def sharpness(x):
+        return float(np.mean([cv2.Laplacian(c, cv2.CV_32F).var() for c in x]))
+
+    assert sharpness(blurred) < 0.7 * sharpness(plain)
+    assert not np.array_equal(lagged, plain)
+
+
 @pytest.mark.parametrize("role", STUDENT_ROLES)
 def test_committed_student_meets_its_budget(role, crops):
     if not checkpoint_path(role).is_file():

@@ -26,7 +26,8 @@ def augment_of(config: DistillConfig) -> Augment:
     return Augment(rotate_deg=base.rotate_deg if "rotate" in a else 0.0,
                    scale=base.scale if "scale" in a else (1.0, 1.0),
                    shift=base.shift if "shift" in a or "scale" in a else 0.0,
-                   flip="flip" in a, color="color" in a)
+                   flip="flip" in a, color="color" in a, lag_shift=0.15 if "lag" in a else 0.0,
+                   motion_blur=0.2 if "motion_blur" in a else 0.0)
 
 
 def run_distill(config: DistillConfig, role: str, device: torch.device | None = None, progress: bool = True,

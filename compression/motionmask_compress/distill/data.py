@@ -2,10 +2,11 @@
 
 Faces are found by the FP32 teacher pipeline (:func:`motionmask_export.samples.teacher_tracker`) in real videos
 (VIDEO mode, every frame) and stills (IMAGE mode, up to 4 faces). Each sample is the face-mesh (or eye) crop the
-runtime would make, with the crop rectangle jittered (rotation, scale, shift: the tracker's ROI is never exact),
-a random horizontal flip and photometric changes (brightness, contrast, gamma, saturation, blur, noise). The label
-is the teacher's output on *exactly that* crop, so any augmentation is label-consistent and no human labels are
-needed. A few crops beside the face (no face in them) teach the presence score.
+runtime would make, with the crop rectangle jittered (rotation, scale, shift: the tracker's ROI is never exact;
+optionally the larger lag of fast head motion), a random horizontal flip, optionally motion blur, and photometric
+changes (brightness, contrast, gamma, saturation, blur, noise). The label is the teacher's output on *exactly
+that* crop, so any augmentation is label-consistent and no human labels are needed. A few crops beside the face
+(no face in them) teach the presence score.
 
 Sets are cached as ``.npz`` under ``<cache>/distill`` keyed by everything that determines them.
 """
@@ -41,6 +42,20 @@ class Augment:
     flip: bool = True
     color: bool = True
     background_fraction: float = 0.05
+    # Fast head motion (off by default; the recipe names "lag" and "motion_blur"): in VIDEO mode the crop comes from
+    # the previous frame's landmarks, so when the head moves fast it lags the face by more than ``shift`` (held-out
+    # liveportrait/d12 moves up to half the eye distance a frame); and the frame itself is blurred along the motion.
+    lag_shift: float = 0.0  # with probability lag_fraction, shift up to this fraction of the width instead
+    lag_fraction: float = 0.3
+    motion_blur: float = 0.0  # probability of a linear motion blur (3-15 px, any direction)
+
+    def key(self) -> str:
+        """Cache key: the repr of the fields, leaving out the motion fields while they are off (the sets cached
+        before they existed keep their keys)."""
+        if not self.lag_shift and not self.motion_blur:
+            return (f"Augment(rotate_deg={self.rotate_deg!r}, scale={self.scale!r}, shift={self.shift!r}, "
+                    f"flip={self.flip!r}, color={self.color!r}, background_fraction={self.background_fraction!r})")
+        return repr(self)
 
 
 def shared_data_dir() -> Path:
@@ -85,6 +100,8 @@ def _faces_in(path: Path, tracker_cache: dict) -> list[tuple[np.ndarray, list]]:
 def _jitter(rect: roi_mod.Rect, rng: np.random.Generator, aug: Augment) -> roi_mod.Rect:
     s = rng.uniform(*aug.scale)
     dx, dy = rng.uniform(-aug.shift, aug.shift, 2) * rect.width_px
+    if aug.lag_shift and rng.random() < aug.lag_fraction:  # drawn only when on: the other recipes' streams stay
+        dx, dy = rng.uniform(-aug.lag_shift, aug.lag_shift, 2) * rect.width_px
     rot = np.deg2rad(rng.uniform(-aug.rotate_deg, aug.rotate_deg))
     return roi_mod.Rect(rect.center_x_px + dx, rect.center_y_px + dy, rect.width_px * s, rect.height_px * s,
                         rect.rotation_rad + rot)
@@ -102,6 +119,16 @@ def photometric(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.3:
         x = x + rng.normal(0, rng.uniform(0.005, 0.03), x.shape).astype(np.float32)
     return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def motion_blur(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A linear motion blur of 3-15 px in a random direction (uint8 in and out)."""
+    n = int(rng.integers(3, 16))
+    k = np.zeros((n, n), np.float32)
+    k[n // 2, :] = 1.0
+    rot = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), float(rng.uniform(0, 180)), 1.0)
+    k = cv2.warpAffine(k, rot, (n, n))
+    return cv2.filter2D(crop, -1, k / max(float(k.sum()), 1e-6), borderType=cv2.BORDER_REPLICATE)
 
 
 def _eye_rects(landmarks: np.ndarray, pipeline: dict) -> list[tuple[roi_mod.Rect, bool]]:
@@ -153,6 +180,8 @@ def jittered_crops(role: str, frames: list[np.ndarray], items: list[tuple[int, r
                                  r.width_px, r.height_px, r.rotation_rad)
             f = flip != (aug.flip and rng.random() < 0.5)
             patch, _ = roi_mod.crop(frames[fi], r, (size, size), flip_horizontal=f, border_mode="replicate")
+            if aug.motion_blur and rng.random() < aug.motion_blur:
+                patch = motion_blur(patch, rng)
             crops.append(photometric(patch, rng) if aug.color else patch)
     return np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
 
@@ -192,7 +221,7 @@ def teacher_labels(crops: np.ndarray, role: str, batch: int = 128, progress: boo
 def _key(role: str, sources: list[Path], seed: int, aug: Augment, copies: int, round_index: int = 0) -> str:
     root = shared_data_dir()
     files = [(str(p.relative_to(root) if p.is_relative_to(root) else p), p.stat().st_size) for p in sources]
-    key = [DATA_VERSION, role, files, seed, repr(aug), copies] + ([round_index] if round_index else [])
+    key = [DATA_VERSION, role, files, seed, aug.key(), copies] + ([round_index] if round_index else [])
     blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -82,7 +82,8 @@ class DistillConfig(StepConfig):
         student: zoo name of the student architecture.
         epochs, batch_size, learning_rate, seed: training schedule.
         point_weights: extra loss weight per landmark group (e.g. {"eyelids": 3.0, "lips": 3.0}).
-        augment: augmentations by name (e.g. "flip", "color", "scale", "rotate").
+        augment: augmentations by name: "flip", "color", "scale", "rotate", "shift", and for fast head motion "lag"
+            (30 % of crops shifted up to 15 % of the width) and "motion_blur" (20 % of crops).
         train_videos: videos the crops come from (never the recipe's held-out videos), relative to ../shared/data.
         train_images: folders (or files) of stills, relative to ../shared/data; they add identities.
         width: fraction of the teacher's channels the student keeps in each channel group, or a map from a group's
@@ -124,7 +125,7 @@ class DistillConfig(StepConfig):
         values = self.width.values() if isinstance(self.width, Mapping) else [self.width]
         if not all(0.0 < float(v) <= 1.0 for v in values):
             raise RecipeError(f"DistillConfig.width must be in (0, 1], got {self.width}")
-        unknown = set(self.augment) - {"flip", "color", "scale", "rotate", "shift"}
+        unknown = set(self.augment) - {"flip", "color", "scale", "rotate", "shift", "lag", "motion_blur"}
         if unknown:
             raise RecipeError(f"DistillConfig.augment has unknown names {sorted(unknown)}")
 
