@@ -7,7 +7,9 @@ Tracks the recipe's held-out videos with the FP32-teacher pipeline and with the 
 ``motionmask-build gates --student`` does), takes the student's landmark error e(t) = student - teacher per frame
 and point, and re-scores the gates (``motionmask_export.gates.video_metrics``) on teacher + k * e(t) for a range of
 k: k = 1 is the student as it is, k = 0.5 an error half its size with the same structure. Then splits e(t) into
-its slow part (a 9-frame moving average, 0.3 s at 30 fps) and the fast rest, and scores each alone.
+its slow part (a 9-frame moving average, 0.3 s at 30 fps) and the fast rest, and scores each alone. Last, the
+open loop: the student run on the teacher pipeline's own crops (the teacher's landmarks steer the ROI), to tell the
+student's error on a crop from what following its own crops adds (mesh points, % of the 33-263 distance).
 
 Prints one table per video and, per gate, the largest k that passes on every video (interpolated linearly between
 the measured k); writes DIR/gate_sensitivity.json and DIR/gate_sensitivity.png (gate value / limit against k).
@@ -38,6 +40,25 @@ def scaled_tracks(ref, test, slow_frames: int = 9) -> dict:
     return out
 
 
+class _Beside:
+    """The teacher in the pipeline, with the student run on the same crops beside it (recorded, not used)."""
+
+    def __init__(self, teacher, student):
+        self.teacher, self.student, self.calls = teacher, student, []
+
+    def __call__(self, x):
+        a, b = self.teacher(x), self.student(x)
+        self.calls.append((a["landmarks"].reshape(-1, 468, 3)[0, :, :2], b["landmarks"].reshape(-1, 468, 3)[0, :, :2]))
+        return a
+
+
+def slow_fast_nme(err: np.ndarray, slow_frames: int = 9) -> dict[str, float]:
+    """Mean point error (T, P, 2 in % of the eye distance) overall, of its moving average and of the rest."""
+    slow = uniform_filter1d(err, slow_frames, axis=0, mode="nearest")
+    mean = lambda e: float(np.linalg.norm(e, axis=-1).mean())  # noqa: E731
+    return {"nme": mean(err), "slow": mean(slow), "fast": mean(err - slow)}
+
+
 def largest_passing_k(values: dict[float, float], limit: float) -> float | None:
     """The largest k (of SCALES, linearly interpolated) whose value is within the limit; None if none is."""
     ks = sorted(values)
@@ -52,6 +73,7 @@ def largest_passing_k(values: dict[float, float], limit: float) -> float | None:
 
 def main() -> None:
     from motionmask_compress.recipes import shipped_recipe
+    from motionmask_compress.zoo import create_model
     from motionmask_compress.zoo.students import load_student
     from motionmask_export.gates import pipeline, track, video_metrics
     from motionmask_export.samples import SHARED_DATA, TorchModel
@@ -70,6 +92,15 @@ def main() -> None:
         video, name = SHARED_DATA / "videos" / v, Path(v).name
         ref = track(pipeline({}), video, True, f"teacher {name}")
         test = track(pipeline({role: TorchModel(load_student(role, Path(ckpt)))}), video, True, f"student {name}")
+        if role == "face_mesh":
+            beside = _Beside(TorchModel(create_model(f"{role}_teacher")), TorchModel(load_student(role, Path(ckpt))))
+            track(pipeline({role: beside}), video, True, f"open loop {name}")
+            on_teacher, on_student = (np.stack(x) for x in zip(*beside.calls))
+            iod = np.linalg.norm(on_teacher[:, 33] - on_teacher[:, 263], axis=-1)[:, None, None]
+            a, b = ref.landmarks[:, 0, :468, :2], test.landmarks[:, 0, :468, :2]
+            iod2 = np.linalg.norm(a[:, 33] - a[:, 263], axis=-1)[:, None, None]
+            result.setdefault("open_loop", {})[name] = {"open": slow_fast_nme((on_student - on_teacher) / iod * 100),
+                                                         "closed": slow_fast_nme(np.nan_to_num((b - a) / iod2 * 100))}
         rows = {}
         for label, t in scaled_tracks(ref, test).items():
             m = video_metrics(ref, t)
@@ -80,6 +111,9 @@ def main() -> None:
         for label, r in rows.items():
             print(f"{label:>6} " + " ".join(f"{r[m]:19.4f}" if r[m] is not None else f"{'n/a':>19}"
                                             for m in GATES.values()))
+    for name, o in result.get("open_loop", {}).items():
+        print(f"{name} mesh NME %: " + ", ".join(
+            f"{loop} loop {v['nme']:.2f} (slow {v['slow']:.2f}, fast {v['fast']:.2f})" for loop, v in o.items()))
     print("\nlargest k that passes on every video (the student's error would have to shrink to this fraction):")
     result["largest_passing_k"] = {}
     for gate, metric in GATES.items():
