@@ -117,3 +117,39 @@ def test_gate_fails_when_landmarks_drift(onnx_bundle):
     result = gate("face_mesh", "onnx", "fp32", "x", ref, drifted, 192)
     assert result.status == "failed" and result.failures[0].startswith("nme_pct")
     assert gate("face_mesh", "onnx", "fp16", "x", ref, drifted, 192).status == "passed"
+
+
+def test_int8_bundle_recipes_per_role(tmp_path):
+    """An int8 bundle ships each role per a shipped recipe; ``--recipe ROLE=NAME`` swaps one, checked to quantize a
+    model of that role, and fp32 bundles (the teachers) take none."""
+    from motionmask_export.build import build_bundle, int8_recipes
+
+    models = {role: model for role, (_, model, _) in int8_recipes().items()}
+    assert models == {"face_detector": "face_detector_teacher", "face_mesh": "face_mesh_student",
+                      "iris": "iris_student"}
+    swapped = int8_recipes({"face_mesh": "face_mesh_int8"})
+    assert swapped["face_mesh"][1] == "face_mesh_teacher" and swapped["face_mesh"][0].name == "face_mesh_int8"
+    assert swapped["face_mesh"][2].target_activation_overrides == {"tflite": None, "onnx": None}  # int8 weights
+    assert swapped["iris"][1] == "iris_student"
+    with pytest.raises(ValueError, match="role"):
+        int8_recipes({"nose": "face_mesh_int8"})
+    with pytest.raises(ValueError, match="not a face_mesh model"):
+        int8_recipes({"face_mesh": "iris_student"})
+    no_ptq = tmp_path / "distill_only.yaml"
+    recipe = _yaml_without_ptq("face_mesh_student")
+    no_ptq.write_text(recipe)
+    with pytest.raises(ValueError, match="no ptq step"):
+        int8_recipes({"face_mesh": str(no_ptq)})
+    with pytest.raises(ValueError, match="int8 bundle"):
+        build_bundle("onnx", "fp32", tmp_path / "x.bundle", progress=False, recipes={"face_mesh": "face_mesh_int8"})
+    assert not (tmp_path / "x.bundle").exists()
+
+
+def _yaml_without_ptq(name: str) -> str:
+    import yaml
+
+    from motionmask_compress.recipes import shipped_recipe
+
+    d = shipped_recipe(name).to_dict()
+    d["steps"] = [s for s in d["steps"] if s["kind"] != "ptq"]
+    return yaml.safe_dump(d)

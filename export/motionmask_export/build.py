@@ -37,21 +37,47 @@ def _teacher_preprocessing(role: str) -> Preprocessing:
     return Preprocessing(tuple(spec["size"]), tuple(spec["value_range"]))
 
 
-# What an int8 bundle ships per role: the zoo model and the shipped recipe whose PTQ step quantizes it.
-INT8_PLAN = {"face_detector": ("face_detector_teacher", "face_detector_int8"),
-             "face_mesh": ("face_mesh_student", "face_mesh_student"),
-             "iris": ("iris_student", "iris_student")}
+# What an int8 bundle ships per role by default: the shipped recipe whose model (its distilled student, if it has a
+# distill step, else the recipe's model) its PTQ step quantizes. ``build_bundle(recipes=...)`` swaps any of them.
+INT8_RECIPES = {"face_detector": "face_detector_int8", "face_mesh": "face_mesh_student", "iris": "iris_student"}
 
 
-def _int8_plan(progress: bool) -> dict:
-    """role -> (model, PtqConfig, calibration inputs, provenance) for an int8 bundle."""
+def recipe_model(recipe) -> str:
+    """The zoo model a recipe ships: its last distill step's student, or the model it quantizes as it is."""
+    from motionmask_compress.recipes import DistillConfig
+
+    students = [s.student for s in recipe.steps if isinstance(s, DistillConfig)]
+    return students[-1] if students else recipe.model
+
+
+def int8_recipes(recipes: dict[str, str] | None = None) -> dict:
+    """role -> (recipe, zoo model name, its PtqConfig) for an int8 bundle: :data:`INT8_RECIPES` with ``recipes``
+    (role -> shipped recipe name or recipe file) swapped in, each checked to quantize a model of its role."""
     from motionmask_compress.recipes import PtqConfig, shipped_recipe
+
+    chosen = {**INT8_RECIPES, **(recipes or {})}
+    unknown = set(chosen) - set(INT8_RECIPES)
+    if unknown:
+        raise ValueError(f"no int8 model role {sorted(unknown)}; the roles are {sorted(INT8_RECIPES)}")
+    out = {}
+    for role, recipe_name in chosen.items():
+        recipe = shipped_recipe(recipe_name)
+        model_name = recipe_model(recipe)
+        if not model_name.startswith(role):
+            raise ValueError(f"recipe {recipe.name!r} compresses {model_name}, not a {role} model")
+        ptqs = [s for s in recipe.steps if isinstance(s, PtqConfig)]
+        if not ptqs:
+            raise ValueError(f"recipe {recipe.name!r} has no ptq step: an int8 bundle needs one per model")
+        out[role] = (recipe, model_name, ptqs[0])
+    return out
+
+
+def _int8_plan(progress: bool, recipes: dict[str, str] | None = None) -> dict:
+    """role -> (model, PtqConfig, calibration inputs, provenance) for an int8 bundle."""
     from motionmask_export.samples import video_model_inputs
 
     plan, videos, samples = {}, set(), 0
-    for role, (model_name, recipe_name) in INT8_PLAN.items():
-        recipe = shipped_recipe(recipe_name)
-        ptq = next(s for s in recipe.steps if isinstance(s, PtqConfig))
+    for role, (recipe, model_name, ptq) in int8_recipes(recipes).items():
         videos |= set(ptq.calibration_videos)
         samples = max(samples, ptq.calibration_samples)
         model = create_model(model_name)
@@ -138,21 +164,25 @@ def _teacher_for(role: str, spec) -> torch.nn.Module:
 
 
 def build_bundle(target: str, precision: str, out: Path, progress: bool = True, generator: Path | None = None,
-                 source: Path | None = None) -> tuple[Path, ParityReport]:
+                 source: Path | None = None, recipes: dict[str, str] | None = None) -> tuple[Path, ParityReport]:
     """Export the models to ``target``/``precision``, write the bundle, validate it, write parity json.
 
     fp32/fp16 ship the three FP32 teachers; int8 ships the shipped recipes' models (the face detector teacher and
     the distilled face-mesh and iris students), quantized per each recipe's PTQ step on real calibration crops.
     ``generator``: trained swap-generator weights (.pt) to ship as the ``swap_generator`` role (swap mode);
-    ``source``: a source face (.npz) to embed as the bundle's default swap source (asset ``source``).
+    ``source``: a source face (.npz) to embed as the bundle's default swap source (asset ``source``);
+    ``recipes``: int8 only, role -> shipped recipe (or recipe file) instead of :data:`INT8_RECIPES`' (e.g.
+    ``{"face_mesh": "face_mesh_int8"}``: the face-mesh teacher with int8 weights instead of the student).
     Every bundle is validated against the FP32 teachers.
 
     Returns:
         (bundle path, parity report). The parity report is also written to ``<bundle stem>.parity.json``.
     """
+    if recipes and precision != "int8":
+        raise ValueError("recipes choose what an int8 bundle ships; fp32/fp16 bundles ship the teachers")
     out = Path(out)
     inputs = model_inputs(progress=progress)
-    plan = _int8_plan(progress) if precision == "int8" else None
+    plan = _int8_plan(progress, recipes) if precision == "int8" else None
     models, golden, manifest_models = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for role in ROLES:

@@ -14,7 +14,8 @@ def _cmd_bundle(args) -> int:
 
     path, report = build_bundle(args.target, args.precision, Path(args.out), progress=not args.quiet,
                                 generator=Path(args.generator) if args.generator else None,
-                                source=Path(args.source) if args.source else None)
+                                source=Path(args.source) if args.source else None,
+                                recipes=dict(args.recipe) if args.recipe else None)
     print(report.table())
     print(f"bundle: {path}\nparity: {parity_path(path)}")
     return 0 if report.status == "passed" else 1
@@ -26,6 +27,13 @@ def _cmd_train_generator(args) -> int:
     argv = [args.recipe, "--out", args.out] + (["--max-minutes", str(args.max_minutes)] if args.max_minutes else [])
     argv += ["--init", args.init] if args.init else []
     return train_main(argv + (["--quiet"] if args.quiet else []))
+
+
+def _role_recipe(text: str) -> tuple[str, str]:
+    role, sep, recipe = text.partition("=")
+    if not sep or not role or not recipe:
+        raise argparse.ArgumentTypeError(f"--recipe wants ROLE=RECIPE, got {text!r}")
+    return role, recipe
 
 
 def _targets(text: str) -> tuple[str, ...]:
@@ -138,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
                    "(e.g. compression/motionmask_compress/zoo/generators/swap_generator.pt)")
     b.add_argument("--source", help="a source face .npz (motionmask make-source / enroll) embedded as the bundle's "
                    "default swap source")
+    b.add_argument("--recipe", action="append", metavar="ROLE=RECIPE", type=_role_recipe,
+                   help="int8: ship this role per another recipe (repeatable), e.g. face_mesh=face_mesh_int8: the "
+                   "face-mesh teacher with int8 weights, which passes the clinical gates, instead of the student")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(fn=_cmd_bundle)
     c = sub.add_parser("compress", help="run one compression recipe end to end and write its report")
