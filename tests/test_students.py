@@ -146,8 +146,9 @@ def test_rounds_train_on_fresh_crops_of_the_same_faces(tmp_path, astronaut):
 
 
 def test_fast_motion_augmentations_leave_the_other_recipes_sets_alone(tmp_path, astronaut):
-    """"lag" and "motion_blur" (off by default) change the crops; with them off the cache key and the random stream
-    are those of the sets cached before they existed, so the shipped recipes still find and reproduce their data."""
+    """"lag" and "motion_blur" (off by default) change the crops; with them off the cache key is the one of the sets
+    cached before they existed and no random draw is added, so the shipped recipes still find and reproduce their
+    data."""
     import cv2
 
     from motionmask_compress.distill import augment_of
@@ -165,6 +166,9 @@ def test_fast_motion_augmentations_leave_the_other_recipes_sets_alone(tmp_path, 
     blurred = jittered_crops("face_mesh", frames, items, 0, Augment(color=False, motion_blur=1.0), 4)
     lagged = jittered_crops("face_mesh", frames, items, 0, Augment(color=False, lag_shift=0.15, lag_fraction=1.0), 4)
     assert plain.shape == blurred.shape == lagged.shape
+    # off means no draw: the lag's probability alone changes nothing
+    off = jittered_crops("face_mesh", frames, items, 0, Augment(color=False, lag_fraction=1.0), 4)
+    assert np.array_equal(plain, off)
 
     def sharpness(x):
         return float(np.mean([cv2.Laplacian(c, cv2.CV_32F).var() for c in x]))
