@@ -75,7 +75,7 @@ def main() -> None:
     from motionmask_compress.recipes import shipped_recipe
     from motionmask_compress.zoo import create_model
     from motionmask_compress.zoo.students import load_student
-    from motionmask_export.gates import pipeline, track, video_metrics
+    from motionmask_export.gates import IOD, pipeline, track, video_metrics
     from motionmask_export.samples import SHARED_DATA, TorchModel
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -87,18 +87,19 @@ def main() -> None:
     recipe = shipped_recipe(args.recipe)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    student = TorchModel(load_student(role, Path(ckpt)))
     result: dict = {"student": args.student, "videos": {}}
     for v in recipe.held_out_videos:
         video, name = SHARED_DATA / "videos" / v, Path(v).name
         ref = track(pipeline({}), video, True, f"teacher {name}")
-        test = track(pipeline({role: TorchModel(load_student(role, Path(ckpt)))}), video, True, f"student {name}")
+        test = track(pipeline({role: student}), video, True, f"student {name}")
         if role == "face_mesh":
-            beside = _Beside(TorchModel(create_model(f"{role}_teacher")), TorchModel(load_student(role, Path(ckpt))))
+            beside = _Beside(TorchModel(create_model(f"{role}_teacher")), student)
             track(pipeline({role: beside}), video, True, f"open loop {name}")
             on_teacher, on_student = (np.stack(x) for x in zip(*beside.calls))
-            iod = np.linalg.norm(on_teacher[:, 33] - on_teacher[:, 263], axis=-1)[:, None, None]
+            iod = np.linalg.norm(on_teacher[:, IOD[0]] - on_teacher[:, IOD[1]], axis=-1)[:, None, None]
             a, b = ref.landmarks[:, 0, :468, :2], test.landmarks[:, 0, :468, :2]
-            iod2 = np.linalg.norm(a[:, 33] - a[:, 263], axis=-1)[:, None, None]
+            iod2 = np.linalg.norm(a[:, IOD[0]] - a[:, IOD[1]], axis=-1)[:, None, None]
             result.setdefault("open_loop", {})[name] = {"open": slow_fast_nme((on_student - on_teacher) / iod * 100),
                                                          "closed": slow_fast_nme(np.nan_to_num((b - a) / iod2 * 100))}
         rows = {}

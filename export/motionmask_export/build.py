@@ -42,6 +42,11 @@ def _teacher_preprocessing(role: str) -> Preprocessing:
 INT8_RECIPES = {"face_detector": "face_detector_int8", "face_mesh": "face_mesh_student", "iris": "iris_student"}
 
 
+def role_of(recipe) -> str:
+    """The model role a recipe compresses (``face_mesh``, ``iris``, ``face_detector``)."""
+    return recipe.model.removesuffix("_teacher").removesuffix("_student")
+
+
 def recipe_model(recipe) -> str:
     """The zoo model a recipe ships: its last distill step's student, or the model it quantizes as it is."""
     from motionmask_compress.recipes import DistillConfig
@@ -63,7 +68,7 @@ def int8_recipes(recipes: dict[str, str] | None = None) -> dict:
     for role, recipe_name in chosen.items():
         recipe = shipped_recipe(recipe_name)
         model_name = recipe_model(recipe)
-        if not model_name.startswith(role):
+        if role_of(recipe) != role:
             raise ValueError(f"recipe {recipe.name!r} compresses {model_name}, not a {role} model")
         ptqs = [s for s in recipe.steps if isinstance(s, PtqConfig)]
         if not ptqs:

@@ -26,17 +26,13 @@ from motionmask.backends import SessionOptions
 from motionmask_compress.recipes import DistillConfig, PtqConfig, Recipe
 from motionmask_compress.zoo import create_model
 from motionmask_compress.zoo.prune import conv_macs
-from motionmask_export.build import SUFFIX, _teacher_preprocessing
+from motionmask_export.build import SUFFIX, _teacher_preprocessing, role_of
 from motionmask_export.exporters import get_exporter
 from motionmask_export.parity import compare_model
 
 TARGETS = ("tflite", "onnx", "coreml")
 # backends timed per target (coreml-mil is a numpy reference executor, not a runtime: not timed)
 TIMED_BACKENDS = {"tflite": "litert", "onnx": "onnxruntime"}
-
-
-def role_of(recipe: Recipe) -> str:
-    return recipe.model.removesuffix("_teacher").removesuffix("_student")
 
 
 def _size(path: Path) -> int:

@@ -61,6 +61,7 @@ def run_distill(config: DistillConfig, role: str, device: torch.device | None = 
     val = {k: data[k][val_idx] for k in keys}
     student = init if init is not None else init_student(role, config.width, teacher_inputs(train["crops"][:64], role))
     init_nme = nme(role, predict(student, val["crops"], role, device=device), val)
+
     def round_data(r: int) -> dict[str, np.ndarray]:  # the step's round r is jitter round first_round + r
         if config.first_round + r == 0:
             return train

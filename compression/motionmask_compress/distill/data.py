@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import cv2
@@ -50,12 +50,11 @@ class Augment:
     motion_blur: float = 0.0  # probability of a linear motion blur (3-15 px, any direction)
 
     def key(self) -> str:
-        """Cache key: the repr of the fields, leaving out the motion fields while they are off (the sets cached
-        before they existed keep their keys)."""
-        if not self.lag_shift and not self.motion_blur:
-            return (f"Augment(rotate_deg={self.rotate_deg!r}, scale={self.scale!r}, shift={self.shift!r}, "
-                    f"flip={self.flip!r}, color={self.color!r}, background_fraction={self.background_fraction!r})")
-        return repr(self)
+        """Cache key: the repr, leaving out the motion fields while they are off (the sets cached before they
+        existed keep their keys)."""
+        on = bool(self.lag_shift or self.motion_blur)
+        shown = [f.name for f in fields(self) if on or f.name not in ("lag_shift", "lag_fraction", "motion_blur")]
+        return f"Augment({', '.join(f'{n}={getattr(self, n)!r}' for n in shown)})"
 
 
 def shared_data_dir() -> Path:
