@@ -89,6 +89,13 @@ def _fmt(check: str, v) -> str:
     return f"{100 * v:+.0f}%" if check == "tremor_deviation" else f"{v:.3f}"
 
 
+def _label(clip: str) -> str:
+    """A short tick label: the file name, with its folder where the name alone is a number (video-retalking/1)."""
+    parts = clip.removesuffix(".mp4").split("/")
+    name = parts[-1][:12]
+    return f"{parts[-2][:8]}/{name}" if name.isdigit() and len(parts) > 1 else name
+
+
 def plot(rows: dict, path: Path) -> None:
     import matplotlib
 
@@ -113,8 +120,7 @@ def plot(rows: dict, path: Path) -> None:
             if bound is not None:
                 ax.axhline(bound, color="tab:red", ls="--", lw=1)
         ax.set_ylabel(check, fontsize=8)
-    axes[-1].set_xticks(range(len(clips)), [c.split("/")[-1].removesuffix(".mp4")[:12] for c in clips], rotation=60,
-                        fontsize=7)
+    axes[-1].set_xticks(range(len(clips)), [_label(c) for c in clips], rotation=60, fontsize=7)
     axes[0].set_title("output (dot: green met, grey floor, blue inside the copies' spread, red gap); "
                       "bar: imperceptible copies; tick: unchanged copy; dashed: target", fontsize=8)
     fig.tight_layout()
