@@ -83,3 +83,19 @@ def test_unknown_codec_is_refused(tmp_path):
     with pytest.raises(InvalidInputError, match="unknown video codec"):
         VideoWriter(tmp_path / "a.mp4", 25.0, (96, 64), codec="vp9")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_broken_ffmpeg_is_a_typed_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOTIONMASK_FFMPEG", str(tmp_path / "no-such-ffmpeg"))
+    with pytest.raises(InvalidInputError, match="cannot start the h264 encoder"):
+        VideoWriter(tmp_path / "a.mp4", 25.0, (96, 64))
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
+@needs_ffmpeg
+def test_ntsc_frame_rate_is_kept(tmp_path):
+    path = tmp_path / "a.mp4"
+    with VideoWriter(path, 30000 / 1001, (96, 64)) as w:
+        for f in _frames((96, 64)):
+            w.write(f)
+    assert abs(probe_video(path).fps - 30000 / 1001) < 1e-6  # "29.97" would be 3e-5 off

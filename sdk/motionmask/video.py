@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -141,15 +142,22 @@ class VideoWriter:
             # 4:2:0 needs even sizes; an odd-sized video keeps its size with 4:4:4 chroma
             pix = "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"
             cmd = [exe, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
-                   "-s", f"{w}x{h}", "-r", f"{float(fps):.6g}", "-i", "-", "-an", "-c:v", "libx264",
+                   "-s", f"{w}x{h}", "-r", str(Fraction(float(fps)).limit_denominator(1001)), "-i", "-", "-an",
+                   "-c:v", "libx264",
                    "-preset", H264_PRESET, "-crf", str(H264_CRF), "-pix_fmt", pix, "-movflags", "+faststart",
                    "-f", "mp4", str(self._tmp)]
             self._stderr = tempfile.TemporaryFile()
-            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr)
+            try:
+                self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                              stderr=self._stderr)
+            except OSError as e:
+                self._stderr.close()
+                self._ctx.__exit__(type(e), e, None)  # nothing written: the temp path is removed, not renamed
+                raise InvalidInputError(f"cannot start the h264 encoder {exe}: {e}") from e
         else:
             self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, self.size_wh)
             if not self._writer.isOpened():
-                self._ctx.__exit__(None, None, None)
+                self._ctx.__exit__(RuntimeError, RuntimeError("not opened"), None)
                 raise InvalidInputError(f"cannot open a video writer for {path}")
 
     def _encoder_error(self) -> str:
