@@ -99,3 +99,19 @@ def test_ntsc_frame_rate_is_kept(tmp_path):
         for f in _frames((96, 64)):
             w.write(f)
     assert abs(probe_video(path).fps - 30000 / 1001) < 1e-6  # "29.97" would be 3e-5 off
+
+
+def test_an_encoder_that_dies_is_a_typed_error_and_leaves_no_file(tmp_path, monkeypatch):
+    """An "ffmpeg" that exits at once (1, nothing written): the write or the close says so; nothing is renamed."""
+    import shutil
+
+    false = shutil.which("false")
+    if false is None:
+        pytest.skip("no `false` executable on this machine to stand in for a dying encoder")
+    monkeypatch.setenv("MOTIONMASK_FFMPEG", false)
+    path = tmp_path / "a.mp4"
+    with pytest.raises(InvalidInputError, match="h264 encoder"):
+        with VideoWriter(path, 25.0, (96, 64)) as w:
+            for f in _frames((96, 64), n=40):
+                w.write(f)
+    assert list(tmp_path.iterdir()) == []
